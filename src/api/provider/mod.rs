@@ -1,0 +1,265 @@
+//! The Betcore-style provider bet API: Balance, PayIn, PayOut, PayInOut, Refund on a game
+//! session. Wire names (camelCase, `_responseCode`) follow `reference/betcore.md` exactly.
+
+mod balance;
+mod pay_in;
+mod pay_in_out;
+mod pay_out;
+mod refund;
+
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::auth::{Counterparty, Role, HEADER_REQUEST_ID};
+use crate::error::{AuthFailure, Error};
+use crate::ledger::{BetId, BetReceipt, RoundId, SessionId};
+use crate::money::{self, Amount, Currency};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/sessions/{session_id}/balance",
+        web::get().to(balance::handle),
+    )
+    .route(
+        "/v1/sessions/{session_id}/bets/pay-in",
+        web::post().to(pay_in::handle),
+    )
+    .route(
+        "/v1/sessions/{session_id}/bets/pay-out",
+        web::post().to(pay_out::handle),
+    )
+    .route(
+        "/v1/sessions/{session_id}/bets/pay-in-out",
+        web::post().to(pay_in_out::handle),
+    )
+    .route(
+        "/v1/sessions/{session_id}/bets/refund",
+        web::post().to(refund::handle),
+    );
+}
+
+/// The `_responseCode` table (`reference/betcore.md`).
+pub mod code {
+    pub const SUCCESS: u16 = 1;
+    pub const INSUFFICIENT_FUNDS: u16 = 2;
+    pub const SESSION_NOT_FOUND: u16 = 3;
+    pub const BET_NOT_FOUND: u16 = 4;
+    pub const MALFORMED: u16 = 5;
+    pub const BET_CLOSED: u16 = 6;
+    pub const BLOCKED: u16 = 7;
+    pub const UNAUTHORIZED: u16 = 8;
+    pub const CONFLICT: u16 = 9;
+    pub const INTERNAL: u16 = 99;
+    pub const ALREADY_PROCESSED: u16 = 104;
+}
+
+/// Maps an error to its `_responseCode` and HTTP status: every rejection is 402 as on
+/// Betcore's pages, except authentication (401) and internal errors (503 when the database
+/// is unreachable, 500 otherwise; both say "retry").
+pub fn wire_code(e: &Error) -> (u16, StatusCode) {
+    match e {
+        Error::Auth(_) => (code::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
+        Error::InsufficientFunds => (code::INSUFFICIENT_FUNDS, StatusCode::PAYMENT_REQUIRED),
+        Error::SessionNotFound | Error::PlayerNotFound => {
+            (code::SESSION_NOT_FOUND, StatusCode::PAYMENT_REQUIRED)
+        }
+        Error::BetNotFound => (code::BET_NOT_FOUND, StatusCode::PAYMENT_REQUIRED),
+        Error::Malformed(_) | Error::Amount(_) => (code::MALFORMED, StatusCode::PAYMENT_REQUIRED),
+        Error::BetClosed => (code::BET_CLOSED, StatusCode::PAYMENT_REQUIRED),
+        Error::PlayerBlocked | Error::CounterpartyDisabled => {
+            (code::BLOCKED, StatusCode::PAYMENT_REQUIRED)
+        }
+        Error::Conflict => (code::CONFLICT, StatusCode::PAYMENT_REQUIRED),
+        Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
+        Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// An authenticated provider call on a session.
+struct Call {
+    provider: Arc<Counterparty>,
+    session: SessionId,
+    body: Bytes,
+}
+
+impl Call {
+    /// Reads the body, authenticates the provider and names the session. Nothing is parsed
+    /// before the signature over the raw bytes is verified.
+    async fn accept(
+        req: &HttpRequest,
+        payload: web::Payload,
+        state: &AppState,
+    ) -> Result<Self, Error> {
+        let body = crate::api::read_body(req, payload).await?;
+        let signed = (req.method() != Method::GET).then_some(&body[..]);
+        let provider = state.auth.authenticate(req.headers(), signed).await?;
+        if provider.role != Role::Provider {
+            return Err(AuthFailure::WrongRole.into());
+        }
+        if !provider.active {
+            return Err(Error::CounterpartyDisabled);
+        }
+        let session = SessionId::parse(req.match_info().get("session_id").unwrap_or_default())?;
+        Ok(Self {
+            provider,
+            session,
+            body,
+        })
+    }
+
+    fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::malformed(json_problem(&e)))
+    }
+
+    async fn currency(&self, state: &AppState) -> Result<Currency, Error> {
+        state
+            .ledger
+            .session_currency(&self.provider.id, self.session)
+            .await
+    }
+
+    fn amount(&self, raw: &RawValue, currency: Currency) -> Result<Amount, Error> {
+        Ok(Amount::parse_json(raw.get(), currency)?)
+    }
+}
+
+/// A short description of a JSON problem, without echoing the body.
+fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => format!("invalid field: {e}"),
+        _ => "body is not valid JSON".to_string(),
+    }
+}
+
+/// An id sent as a JSON string or a non-negative integer (`"4178696881"` or `4178696881`).
+fn id_text(raw: &RawValue, field: &str) -> Result<String, Error> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str(text)
+            .map_err(|_| Error::malformed(format!("{field} is not a string")));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.to_string());
+    }
+    Err(Error::malformed(format!("{field} must be a string")))
+}
+
+fn bet_id(raw: &RawValue) -> Result<BetId, Error> {
+    BetId::parse(id_text(raw, "betId")?)
+}
+
+fn round_id(raw: Option<&RawValue>) -> Result<Option<RoundId>, Error> {
+    raw.map(|r| RoundId::parse(id_text(r, "gameRoundId")?))
+        .transpose()
+}
+
+/// The JSON answer. Transaction ids are strings, amounts JSON numbers.
+#[derive(Debug, Default, Serialize)]
+struct Answer {
+    #[serde(rename = "betTransactionId", skip_serializing_if = "Option::is_none")]
+    bet_tx: Option<Uuid>,
+    #[serde(rename = "winTransactionId", skip_serializing_if = "Option::is_none")]
+    win_tx: Option<Uuid>,
+    #[serde(
+        rename = "refundTransactionId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    refund_tx: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'static str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "number_or_none"
+    )]
+    balance: Option<Decimal>,
+    #[serde(rename = "_responseCode")]
+    code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl Answer {
+    /// Success (1) or already processed (104), with the balance after the call.
+    fn receipt(r: &BetReceipt) -> Self {
+        Self {
+            code: if r.replayed {
+                code::ALREADY_PROCESSED
+            } else {
+                code::SUCCESS
+            },
+            balance: Some(r.balance),
+            ..Self::default()
+        }
+    }
+}
+
+fn number_or_none<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(d) => {
+            let raw =
+                RawValue::from_string(money::json_number(*d)).map_err(serde::ser::Error::custom)?;
+            raw.serialize(s)
+        }
+        None => s.serialize_none(),
+    }
+}
+
+/// Turns a handler's outcome into the HTTP answer, logging refusals with the request id.
+fn respond(req: &HttpRequest, outcome: Result<Answer, Error>) -> HttpResponse {
+    let (answer, status) = match outcome {
+        Ok(answer) => (answer, StatusCode::OK),
+        Err(e) => {
+            let (code, status) = wire_code(&e);
+            let request_id = req
+                .headers()
+                .get(HEADER_REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let message = match &e {
+                Error::Internal(source) | Error::Unavailable(source) => {
+                    tracing::error!(request_id, path = req.path(), error = %e, source = %format!("{source:#}"), "provider call failed");
+                    e.to_string()
+                }
+                // Which of these it was is for our log, not for the caller.
+                Error::Auth(
+                    AuthFailure::UnknownCounterparty
+                    | AuthFailure::BadSignature
+                    | AuthFailure::WrongRole,
+                ) => {
+                    tracing::warn!(request_id, path = req.path(), error = %e, "provider call refused");
+                    "authentication failed".to_string()
+                }
+                _ => {
+                    tracing::debug!(request_id, path = req.path(), error = %e, "provider call refused");
+                    e.to_string()
+                }
+            };
+            let answer = Answer {
+                code,
+                message: Some(message),
+                ..Answer::default()
+            };
+            (answer, status)
+        }
+    };
+    match serde_json::to_vec(&answer) {
+        Ok(json) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(json),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding a provider answer failed");
+            HttpResponse::InternalServerError()
+                .content_type("application/json")
+                .body(r#"{"_responseCode":99,"message":"internal error"}"#)
+        }
+    }
+}

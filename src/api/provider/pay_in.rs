@@ -1,0 +1,48 @@
+//! PayIn: a bet. `POST /v1/sessions/{sessionId}/bets/pay-in`
+//! `{betId, gameRoundId?, betAmount}` → `betTransactionId`, `balance`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{bet_id, respond, round_id, Answer, Call};
+use crate::error::Error;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow)]
+    bet_id: &'a RawValue,
+    #[serde(borrow, default)]
+    game_round_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    bet_amount: &'a RawValue,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, pay_in(&req, payload, &state).await)
+}
+
+async fn pay_in(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
+    let stake = call.amount(body.bet_amount, call.currency(state).await?)?;
+    let receipt = state
+        .ledger
+        .pay_in(&call.provider.id, call.session, &bet, round.as_ref(), stake)
+        .await?;
+    Ok(Answer {
+        bet_tx: receipt.bet_tx,
+        ..Answer::receipt(&receipt)
+    })
+}

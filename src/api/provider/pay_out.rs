@@ -1,0 +1,56 @@
+//! PayOut: the result of a bet. `POST /v1/sessions/{sessionId}/bets/pay-out`
+//! `{betId, gameRoundId?, winAmount, winOdd?}` → `winTransactionId`, `balance`.
+//! `winAmount` 0 settles a lost bet.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{bet_id, respond, round_id, Answer, Call};
+use crate::error::Error;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow)]
+    bet_id: &'a RawValue,
+    #[serde(borrow, default)]
+    game_round_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    win_amount: &'a RawValue,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, pay_out(&req, payload, &state).await)
+}
+
+async fn pay_out(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
+    let win = call.amount(body.win_amount, call.currency(state).await?)?;
+    let receipt = state
+        .ledger
+        .pay_out(
+            &call.provider.id,
+            call.provider.standalone_wins,
+            call.session,
+            &bet,
+            round.as_ref(),
+            win,
+        )
+        .await?;
+    Ok(Answer {
+        win_tx: receipt.win_tx,
+        ..Answer::receipt(&receipt)
+    })
+}

@@ -1,0 +1,101 @@
+//! The database: connection pool, migrations, and the embedded PostgreSQL launcher.
+
+pub mod embedded;
+pub mod migrate;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use deadpool_postgres::Pool as DbPool;
+
+/// Builds a pool for `url` with at most `size` connections.
+///
+/// Connections are recycled without a test query (`RecyclingMethod::Fast`): a broken
+/// connection shows up as an error on its next use, which the caller maps to a retryable
+/// "internal error", and saves a round trip on every bet.
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let pg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()?)
+}
+
+/// The database croupier runs on: `DATABASE_URL`, or the embedded cluster.
+pub struct Database {
+    url: String,
+    pub pool: Pool,
+    cluster: Option<embedded::Cluster>,
+}
+
+impl Database {
+    /// Connects (starting the embedded cluster when there is no URL) and migrates.
+    pub async fn open(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let (url, cluster) = match &settings.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = settings.cluster_dir();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    embedded::Cluster::start(&dir, embedded::Profile::Server)
+                })
+                .await??;
+                cluster.ensure_database("croupier").await?;
+                (cluster.database_url("croupier"), Some(cluster))
+            }
+        };
+        let pool = pool(&url, settings.db_pool_size)?;
+        let database = Self { url, pool, cluster };
+        let applied = {
+            let mut client = database.connect().await?;
+            migrate::run(&mut client).await?
+        };
+        if applied > 0 {
+            tracing::info!(applied, "database migrated");
+        }
+        Ok(database)
+    }
+
+    /// A connection of its own, outside the pool.
+    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// The connection URL. Contains the password: never log it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the database is the embedded cluster.
+    pub fn is_embedded(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Closes the pool and stops the embedded cluster if this process started it (or
+    /// `always_stop`: the server owns the cluster it runs on, even one a crashed run left).
+    pub async fn close(self, always_stop: bool) -> anyhow::Result<()> {
+        self.pool.close();
+        if let Some(cluster) = self.cluster {
+            if always_stop || cluster.started_here() {
+                tokio::task::spawn_blocking(move || cluster.stop()).await??;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The crate's one error type. Each audience maps it to its own wire codes in one place
+//! (`api::provider::wire_code` for the Betcore `_responseCode`); each error knows whether the
+//! caller may retry.
+
+use crate::money::MoneyError;
+
+/// Why a request's authentication failed. Never carries the secret or the expected signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("X-Timestamp is not a number of milliseconds")]
+    BadTimestamp,
+    #[error("X-Timestamp is more than 30 s from now")]
+    Expired,
+    #[error("X-Request-Id is not 32 hex digits")]
+    BadRequestId,
+    #[error("X-Sign is not 64 hex digits")]
+    BadSignFormat,
+    #[error("unknown counterparty")]
+    UnknownCounterparty,
+    #[error("counterparty may not use this API")]
+    WrongRole,
+    #[error("signature mismatch")]
+    BadSignature,
+    #[error("X-Request-Id already used")]
+    Replayed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthFailure),
+    #[error("counterparty disabled")]
+    CounterpartyDisabled,
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("bad amount: {0}")]
+    Amount(#[from] MoneyError),
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    #[error("session not found, expired or closed")]
+    SessionNotFound,
+    #[error("bet not found")]
+    BetNotFound,
+    #[error("bet already closed")]
+    BetClosed,
+    #[error("player blocked")]
+    PlayerBlocked,
+    #[error("player not found")]
+    PlayerNotFound,
+    #[error("the same key was used with different data")]
+    Conflict,
+    /// The database could not be reached or gave up on the statement (connection lost, pool
+    /// exhausted, shutdown, serialization failure). Nothing was applied; a retry may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected database answer.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again unchanged.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Internal(_))
+    }
+
+    pub fn malformed(what: impl Into<String>) -> Self {
+        Error::Malformed(what.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let transient = match e.as_db_error() {
+            // No server error: the connection broke or could not be made.
+            None => true,
+            Some(db) => {
+                let code = db.code().code();
+                // 08 connection, 53 resources, 57 operator intervention (shutdown),
+                // 40001 serialization failure, 40P01 deadlock.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+        };
+        if transient {
+            Error::Unavailable(e.into())
+        } else {
+            Error::Internal(e.into())
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Error::Unavailable(other.into()),
+        }
+    }
+}

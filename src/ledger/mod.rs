@@ -1,0 +1,365 @@
+//! The ledger: the only code that moves money.
+//!
+//! Each operation is one SQL function (see `sql/0002_ledger.sql`) called through a cached
+//! prepared statement: one database round trip that locks the player's wallet, checks the
+//! idempotency record, updates the balance and appends the journal. Invariants, enforced by
+//! the database and proved by `reconcile`:
+//! - a balance is never negative (CHECK on wallets and journal);
+//! - every balance change writes one journal row in the same transaction, and for every
+//!   wallet `balance == sum(journal.amount)`;
+//! - a caller's key (`betId`, `transactionId`) is applied at most once; a refused call leaves
+//!   no trace in any balance.
+
+pub mod reconcile;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use moka::sync::Cache;
+use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::money::{Amount, Currency};
+
+/// A provider's id for a bet: the end-to-end key of its money movements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BetId(String);
+
+impl BetId {
+    pub fn parse(text: String) -> Result<Self, Error> {
+        if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
+            return Err(Error::malformed(
+                "betId must be 1 to 128 printable characters",
+            ));
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A provider's game round id (shared by all players of a multiplayer round; not unique).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundId(String);
+
+impl RoundId {
+    pub fn parse(text: String) -> Result<Self, Error> {
+        if text.len() > 128 || text.chars().any(char::is_control) {
+            return Err(Error::malformed(
+                "gameRoundId must be at most 128 printable characters",
+            ));
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A game session id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// Parses the id from a URL; anything that is not a UUID names no session.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Uuid::try_parse(text)
+            .map(Self)
+            .map_err(|_| Error::SessionNotFound)
+    }
+}
+
+/// What a bet call did: applied now, or found already applied (a repeat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BetReceipt {
+    /// True when the call was a repeat of one already applied: nothing moved this time.
+    pub replayed: bool,
+    pub bet_tx: Option<Uuid>,
+    pub win_tx: Option<Uuid>,
+    pub refund_tx: Option<Uuid>,
+    /// The wallet's balance after the call.
+    pub balance: Decimal,
+}
+
+/// What a deposit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReceipt {
+    pub replayed: bool,
+    pub transfer_id: Uuid,
+    pub balance: Decimal,
+}
+
+const PAY_IN: &str =
+    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in($1, $2, $3, $4, $5, $6)";
+const PAY_IN_OUT: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in_out($1, $2, $3, $4, $5, $6, $7, $8)";
+const PAY_OUT: &str =
+    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_out($1, $2, $3, $4, $5, $6, $7)";
+const REFUND: &str =
+    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM refund($1, $2, $3, $4, $5)";
+const BALANCE: &str = "SELECT status, balance FROM session_balance($1, $2)";
+const SESSION_CURRENCY: &str = "SELECT s.provider_id, w.currency FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
+const DEPOSIT: &str =
+    "SELECT status, transfer_id, balance FROM deposit($1, $2, $3, $4, $5, $6, $7)";
+
+/// A session's fixed facts: who may use it and the currency of its wallet. Neither ever
+/// changes, so they are cached without invalidation (bounded in size).
+#[derive(Debug, Clone)]
+struct SessionFacts {
+    provider_id: Arc<str>,
+    currency: Currency,
+}
+
+pub struct Ledger {
+    pool: Pool,
+    sessions: Cache<Uuid, SessionFacts>,
+}
+
+impl Ledger {
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            sessions: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The currency of a session's wallet, for checking amounts before the call. A session
+    /// of another provider is "not found".
+    pub async fn session_currency(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+    ) -> Result<Currency, Error> {
+        let facts = match self.sessions.get(&session.0) {
+            Some(facts) => facts,
+            None => {
+                let client = self.pool.get().await?;
+                let stmt = client.prepare_cached(SESSION_CURRENCY).await?;
+                let row = client
+                    .query_opt(&stmt, &[&session.0])
+                    .await?
+                    .ok_or(Error::SessionNotFound)?;
+                let currency = Currency::parse(row.try_get(1)?)
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("wallet currency: {e}")))?;
+                let facts = SessionFacts {
+                    provider_id: Arc::from(row.try_get::<_, &str>(0)?),
+                    currency,
+                };
+                self.sessions.insert(session.0, facts.clone());
+                facts
+            }
+        };
+        if &*facts.provider_id != provider_id {
+            return Err(Error::SessionNotFound);
+        }
+        Ok(facts.currency)
+    }
+
+    /// PayIn: debit the stake of a new bet.
+    pub async fn pay_in(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+        bet: &BetId,
+        round: Option<&RoundId>,
+        stake: Amount,
+    ) -> Result<BetReceipt, Error> {
+        let round = round.map(RoundId::as_str);
+        let (stake, bet_tx) = (stake.value(), Uuid::now_v7());
+        self.bet_call(
+            PAY_IN,
+            &[
+                &provider_id,
+                &session.0,
+                &bet.as_str(),
+                &round,
+                &stake,
+                &bet_tx,
+            ],
+        )
+        .await
+    }
+
+    /// PayInOut: debit the stake and credit the win of a bet decided at once.
+    pub async fn pay_in_out(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+        bet: &BetId,
+        round: Option<&RoundId>,
+        stake: Amount,
+        win: Amount,
+    ) -> Result<BetReceipt, Error> {
+        let round = round.map(RoundId::as_str);
+        let (stake, win) = (stake.value(), win.value());
+        let (bet_tx, win_tx) = (Uuid::now_v7(), Uuid::now_v7());
+        self.bet_call(
+            PAY_IN_OUT,
+            &[
+                &provider_id,
+                &session.0,
+                &bet.as_str(),
+                &round,
+                &stake,
+                &win,
+                &bet_tx,
+                &win_tx,
+            ],
+        )
+        .await
+    }
+
+    /// PayOut: credit the win of an open bet (0 = lost), or a standalone win when the
+    /// provider allows them.
+    pub async fn pay_out(
+        &self,
+        provider_id: &str,
+        standalone_wins: bool,
+        session: SessionId,
+        bet: &BetId,
+        round: Option<&RoundId>,
+        win: Amount,
+    ) -> Result<BetReceipt, Error> {
+        let round = round.map(RoundId::as_str);
+        let (win, win_tx) = (win.value(), Uuid::now_v7());
+        self.bet_call(
+            PAY_OUT,
+            &[
+                &provider_id,
+                &session.0,
+                &bet.as_str(),
+                &round,
+                &win,
+                &win_tx,
+                &standalone_wins,
+            ],
+        )
+        .await
+    }
+
+    /// Refund: cancel a bet (see the refund rules in `sql/0002_ledger.sql`).
+    pub async fn refund(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+        bet: &BetId,
+    ) -> Result<BetReceipt, Error> {
+        let (refund_tx, reversal_tx) = (Uuid::now_v7(), Uuid::now_v7());
+        self.bet_call(
+            REFUND,
+            &[
+                &provider_id,
+                &session.0,
+                &bet.as_str(),
+                &refund_tx,
+                &reversal_tx,
+            ],
+        )
+        .await
+    }
+
+    /// The balance of a session's wallet.
+    pub async fn session_balance(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+    ) -> Result<Decimal, Error> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(BALANCE).await?;
+        let row = client
+            .query_opt(&stmt, &[&provider_id, &session.0])
+            .await?
+            .ok_or(Error::SessionNotFound)?;
+        status_error(row.try_get(0)?)?;
+        Ok(row.try_get(1)?)
+    }
+
+    /// Deposit into a player's wallet, idempotent by the operator's transaction id.
+    pub async fn deposit(
+        &self,
+        operator_id: &str,
+        external_id: &str,
+        amount: Amount,
+        transaction_id: &str,
+    ) -> Result<TransferReceipt, Error> {
+        if amount.value().is_zero() {
+            return Err(Error::malformed("a deposit must be more than zero"));
+        }
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(DEPOSIT).await?;
+        let value = amount.value();
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &operator_id,
+                    &external_id,
+                    &amount.currency().code(),
+                    &value,
+                    &transaction_id,
+                    &Uuid::now_v7(),
+                    &Uuid::now_v7(),
+                ],
+            )
+            .await?;
+        let replayed = status_error(row.try_get(0)?)?;
+        Ok(TransferReceipt {
+            replayed,
+            transfer_id: row.try_get(1)?,
+            balance: row.try_get(2)?,
+        })
+    }
+
+    async fn bet_call(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<BetReceipt, Error> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        let row = client.query_one(&stmt, params).await?;
+        bet_receipt(&row)
+    }
+}
+
+fn bet_receipt(row: &Row) -> Result<BetReceipt, Error> {
+    let replayed = status_error(row.try_get(0)?)?;
+    Ok(BetReceipt {
+        replayed,
+        bet_tx: row.try_get(1)?,
+        win_tx: row.try_get(2)?,
+        refund_tx: row.try_get(3)?,
+        balance: row.try_get(4)?,
+    })
+}
+
+/// Maps a ledger function's status to `Ok(replayed)` or the refusal.
+fn status_error(status: &str) -> Result<bool, Error> {
+    match status {
+        "ok" => Ok(false),
+        "duplicate" => Ok(true),
+        "insufficient_funds" => Err(Error::InsufficientFunds),
+        "session_not_found" => Err(Error::SessionNotFound),
+        "bet_not_found" => Err(Error::BetNotFound),
+        "bet_closed" => Err(Error::BetClosed),
+        "blocked" => Err(Error::PlayerBlocked),
+        "conflict" => Err(Error::Conflict),
+        "player_not_found" => Err(Error::PlayerNotFound),
+        other => Err(Error::Internal(anyhow::anyhow!(
+            "unknown ledger status {other:?}"
+        ))),
+    }
+}

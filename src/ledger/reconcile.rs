@@ -1,0 +1,147 @@
+//! Proof that the books balance: every wallet equals the sum of its journal (and the journal
+//! is an unbroken chain of running balances), every bet's state matches its journal rows,
+//! and every completed transfer has its one journal row.
+
+use serde::Serialize;
+use tokio_postgres::Client;
+
+/// Wallets whose balance, version or running balance disagrees with the journal.
+const WALLETS: &str = "
+WITH chain AS (
+    SELECT wallet_id, seq, amount, balance_after,
+           coalesce(lag(balance_after) OVER w, 0) + amount AS expected_after,
+           coalesce(lag(seq) OVER w, 0) + 1 AS expected_seq
+      FROM journal
+    WINDOW w AS (PARTITION BY wallet_id ORDER BY seq)
+), per_wallet AS (
+    SELECT wallet_id, sum(amount) AS total, count(*) AS legs, max(seq) AS last_seq,
+           count(*) FILTER (WHERE balance_after <> expected_after OR seq <> expected_seq) AS breaks,
+           (array_agg(balance_after ORDER BY seq DESC))[1] AS last_balance
+      FROM chain GROUP BY wallet_id
+)
+SELECT w.id::text, w.balance::text, coalesce(j.total, 0)::text,
+       w.version, coalesce(j.legs, 0), coalesce(j.breaks, 0)
+  FROM wallets w LEFT JOIN per_wallet j ON j.wallet_id = w.id
+ WHERE w.balance <> coalesce(j.total, 0)
+    OR w.version <> coalesce(j.legs, 0)
+    OR coalesce(j.breaks, 0) <> 0
+    OR w.balance <> coalesce(j.last_balance, 0)";
+
+/// Bets whose journal rows do not match their state, and journal rows naming no bet.
+const BETS: &str = "
+WITH legs AS (
+    SELECT provider_id, bet_id, sum(amount) AS net, count(*) AS n,
+           count(*) FILTER (WHERE kind = 'bet') AS stakes,
+           count(*) FILTER (WHERE kind = 'win') AS wins,
+           count(*) FILTER (WHERE kind = 'refund') AS refunds,
+           count(*) FILTER (WHERE kind = 'win_reversal') AS reversals
+      FROM journal WHERE bet_id IS NOT NULL GROUP BY provider_id, bet_id
+)
+SELECT coalesce(b.provider_id, l.provider_id), coalesce(b.bet_id, l.bet_id),
+       coalesce(b.state, 'missing'), coalesce(l.net, 0)::text
+  FROM bets b FULL JOIN legs l ON l.provider_id = b.provider_id AND l.bet_id = b.bet_id
+ WHERE NOT coalesce(CASE b.state
+    WHEN 'open' THEN l.net = -b.stake AND l.stakes = 1 AND l.n = 1
+    WHEN 'settled' THEN l.net = b.win - b.stake AND l.wins = 1 AND l.refunds = 0
+                    AND l.stakes = CASE WHEN b.kind = 'pay_out' THEN 0 ELSE 1 END
+                    AND l.n = l.stakes + 1
+    WHEN 'refunded' THEN l.net = 0 AND l.refunds = 1 AND l.wins = l.reversals
+    WHEN 'tombstone' THEN l.n IS NULL
+    ELSE false END, false)
+    OR b.state IS NULL";
+
+/// Completed transfers without exactly one journal row of their amount, and the reverse.
+const TRANSFERS: &str = "
+WITH legs AS (
+    SELECT transfer_id, sum(amount) AS net, count(*) AS n
+      FROM journal WHERE transfer_id IS NOT NULL GROUP BY transfer_id
+)
+SELECT coalesce(t.id, l.transfer_id)::text, coalesce(t.status, 'missing'), coalesce(l.net, 0)::text
+  FROM transfers t FULL JOIN legs l ON l.transfer_id = t.id
+ WHERE t.id IS NULL
+    OR (t.status = 'completed' AND (l.n IS DISTINCT FROM 1 OR l.net <> CASE t.kind
+            WHEN 'deposit' THEN t.amount ELSE -t.amount END))
+    OR (t.status = 'refused' AND l.n IS NOT NULL)";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub ok: bool,
+    pub wallets: i64,
+    pub journal_rows: i64,
+    pub bets: i64,
+    pub transfers: i64,
+    pub wallet_mismatches: Vec<serde_json::Value>,
+    pub bet_mismatches: Vec<serde_json::Value>,
+    pub transfer_mismatches: Vec<serde_json::Value>,
+}
+
+/// Checks the whole ledger in one repeatable-read snapshot.
+pub async fn run(client: &mut Client) -> anyhow::Result<Report> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let counts = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM wallets), (SELECT count(*) FROM journal),
+                    (SELECT count(*) FROM bets), (SELECT count(*) FROM transfers)",
+            &[],
+        )
+        .await?;
+    let wallet_mismatches = tx
+        .query(WALLETS, &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "walletId": r.try_get::<_, String>(0)?,
+                "balance": r.try_get::<_, String>(1)?,
+                "journalSum": r.try_get::<_, String>(2)?,
+                "version": r.try_get::<_, i64>(3)?,
+                "journalRows": r.try_get::<_, i64>(4)?,
+                "chainBreaks": r.try_get::<_, i64>(5)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let bet_mismatches = tx
+        .query(BETS, &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "providerId": r.try_get::<_, String>(0)?,
+                "betId": r.try_get::<_, String>(1)?,
+                "state": r.try_get::<_, String>(2)?,
+                "journalNet": r.try_get::<_, String>(3)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let transfer_mismatches = tx
+        .query(TRANSFERS, &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "transferId": r.try_get::<_, String>(0)?,
+                "status": r.try_get::<_, String>(1)?,
+                "journalNet": r.try_get::<_, String>(2)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    tx.commit().await?;
+    Ok(Report {
+        ok: wallet_mismatches.is_empty()
+            && bet_mismatches.is_empty()
+            && transfer_mismatches.is_empty(),
+        wallets: counts.try_get(0)?,
+        journal_rows: counts.try_get(1)?,
+        bets: counts.try_get(2)?,
+        transfers: counts.try_get(3)?,
+        wallet_mismatches,
+        bet_mismatches,
+        transfer_mismatches,
+    })
+}

@@ -1,0 +1,19 @@
+//! croupier: a game-aggregator wallet server.
+//!
+//! - `api`: the HTTP edge (wire types and handlers per audience);
+//! - `auth`: request signing (HMAC over the raw body, timestamp window, nonces);
+//! - `ledger`: the only code that moves money, one SQL function per operation;
+//! - `money`: currencies and exact amounts;
+//! - `db`: pool, migrations, the embedded PostgreSQL launcher;
+//! - `admin`: onboarding without SQL; `cli`: the command line.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ledger;
+pub mod money;
+pub mod startup;

@@ -1,0 +1,121 @@
+//! Builds the HTTP application: shared state, routes, listener, and the cache-invalidation
+//! listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use deadpool_postgres::Pool;
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::auth::Authenticator;
+use crate::ledger::Ledger;
+
+/// What every handler shares.
+pub struct AppState {
+    pub auth: Authenticator,
+    pub ledger: Ledger,
+}
+
+impl AppState {
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            auth: Authenticator::new(pool.clone()),
+            ledger: Ledger::new(pool),
+        }
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds `listen` (port 0 picks a free port) and prepares `workers` HTTP workers.
+    pub fn build(listen: &str, workers: usize, pool: Pool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(pool));
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .configure(crate::api::configure)
+        })
+        .workers(workers.max(1))
+        .backlog(4096)
+        .max_connection_rate(1024)
+        .keep_alive(Duration::from_secs(75))
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Keeps the caches in step with the database at `database_url` (see `listen_for_changes`).
+    pub fn watch_changes(&self, database_url: String) {
+        let state = self.state.clone().into_inner();
+        tokio::spawn(listen_for_changes(database_url, state));
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until the server is stopped through its handle.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// LISTENs for `croupier_cache` notifications (sent by triggers when a counterparty or a
+/// session changes) and drops the changed entry. After a reconnect everything is dropped,
+/// since changes may have been missed meanwhile.
+async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
+    loop {
+        match tokio_postgres::connect(&database_url, NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(Ok(message)) = messages.next().await {
+                        if let AsyncMessage::Notification(n) = message {
+                            if tx.send(n.payload().to_string()).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+                if client.batch_execute("LISTEN croupier_cache").await.is_ok() {
+                    state.auth.forget_all();
+                    while let Some(payload) = rx.recv().await {
+                        if let Some(id) = payload.strip_prefix("counterparties:") {
+                            state.auth.forget(id);
+                        }
+                    }
+                }
+                driver.abort();
+                tracing::warn!("cache invalidation connection lost; reconnecting");
+            }
+            Err(e) => tracing::warn!(error = %e, "cache invalidation: cannot connect; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,185 @@
+//! Bad input changes nothing: each refusal is asserted with its code and with the wallet's
+//! balance and journal unchanged.
+
+use crate::helpers::{dec, now_ms, spawn_app, Player, Req, TestApp};
+
+async fn unchanged(app: &TestApp, p: &Player) {
+    assert_eq!(app.wallet(p).await, (dec("100"), 1), "the wallet moved");
+}
+
+#[tokio::test]
+async fn bad_amounts_are_5() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    for amount in [
+        "1.001",     // more decimals than USD has
+        "\"1.001\"", // the same as a string
+        "-1",        // negative
+        "\"-1\"",
+        "\"abc\"", // not a number
+        "null",
+        "true",
+        "{}",
+        "1e2", // exponent notation
+        "\"1E2\"",
+        "1000000001", // above the USD bound
+        "\" 1\"",
+    ] {
+        let reply = app.pay_in(&p, "b1", amount).await;
+        reply.expect(5, 402);
+        let reply = app.pay_in_out(&p, "b2", "1", amount).await;
+        reply.expect(5, 402);
+        let reply = app.pay_out(&p, "b3", amount).await;
+        reply.expect(5, 402);
+    }
+    unchanged(&app, &p).await;
+    assert_eq!(app.bet_state("b1").await, None);
+
+    // The scale is the currency's: 1.5 is fine in USD, not in JPY.
+    let yen = app.player("JPY", "100").await;
+    app.pay_in(&yen, "y1", "1.5").await.expect(5, 402);
+    app.pay_in(&yen, "y1", "1").await.expect(1, 200);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn missing_or_garbled_headers_are_8() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let body = Some(r#"{"betId":"b1","betAmount":1}"#);
+    let base = app.req(p.session, "pay-in", body);
+    let mut cases: Vec<Req> = Vec::new();
+    for header in ["X-Counterparty-Id", "X-Timestamp", "X-Request-Id", "X-Sign"] {
+        let mut r = base.clone();
+        r.request_id = crate::helpers::nonce();
+        r.omit.push(header);
+        cases.push(r);
+    }
+    let garble = |f: &dyn Fn(&mut Req)| {
+        let mut r = base.clone();
+        r.request_id = crate::helpers::nonce();
+        f(&mut r);
+        r
+    };
+    cases.push(garble(&|r| r.timestamp = "yesterday".into()));
+    cases.push(garble(&|r| r.timestamp = "-5".into()));
+    cases.push(garble(&|r| r.request_id = "short".into()));
+    cases.push(garble(&|r| {
+        r.request_id = "zz0679b6e5fa48f6892c777b0fa92392".into()
+    }));
+    cases.push(garble(&|r| r.sign = Some("abc".into())));
+    cases.push(garble(&|r| r.sign = Some("g".repeat(64))));
+    cases.push(garble(&|r| r.counterparty = "no-such-provider".into()));
+    for r in cases {
+        let reply = app.send(r.clone()).await;
+        assert_eq!(
+            (reply.code(), reply.status),
+            (8, 401),
+            "{r:?}: {}",
+            reply.body
+        );
+    }
+    unchanged(&app, &p).await;
+}
+
+#[tokio::test]
+async fn expired_and_future_timestamps_are_8() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    for offset in [-31_000i64, 31_000, -3_600_000, 3_600_000] {
+        let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+        r.timestamp = (now_ms() as i64 + offset).to_string();
+        app.send(r).await.expect(8, 401);
+    }
+    // Just inside the window is fine.
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    r.timestamp = (now_ms() - 25_000).to_string();
+    app.send(r).await.expect(1, 200);
+    assert_eq!(app.wallet(&p).await, (dec("99"), 2));
+}
+
+#[tokio::test]
+async fn a_replayed_nonce_is_8_even_pointed_at_another_session() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let q = app.player("USD", "100").await;
+    let r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    app.send(r.clone()).await.expect(1, 200);
+    app.send(r.clone()).await.expect(8, 401);
+    // Method and path are not signed: the same signed body replayed on another session.
+    let mut replay = r;
+    replay.path = format!("/v1/sessions/{}/bets/pay-in", q.session);
+    app.send(replay).await.expect(8, 401);
+    assert_eq!(app.wallet(&p).await, (dec("99"), 2));
+    unchanged(&app, &q).await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_or_an_altered_body_is_8() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    r.secret = app.operator.secret.clone();
+    app.send(r).await.expect(8, 401);
+    // Signed for 1, sent with 100.
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    r.sign = Some(r.sign_now());
+    r.body = Some(br#"{"betId":"b1","betAmount":100}"#.to_vec());
+    app.send(r).await.expect(8, 401);
+    // The GET form of the signature on a POST.
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    let body = r.body.take();
+    r.sign = Some(r.sign_now());
+    r.body = body;
+    app.send(r).await.expect(8, 401);
+    // An operator's valid credentials on the provider API.
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    r.counterparty = app.operator.id.clone();
+    r.secret = app.operator.secret.clone();
+    app.send(r).await.expect(8, 401);
+    unchanged(&app, &p).await;
+}
+
+#[tokio::test]
+async fn another_providers_session_is_refused_and_untouched() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let other = app.admin.provider_add("Other Games", true).await.unwrap();
+    for (op, body) in [
+        ("pay-in", r#"{"betId":"b1","betAmount":1}"#),
+        (
+            "pay-in-out",
+            r#"{"betId":"b2","betAmount":1,"winAmount":5}"#,
+        ),
+        ("pay-out", r#"{"betId":"b3","winAmount":5}"#),
+        ("refund", r#"{"betId":"b4"}"#),
+    ] {
+        let mut r = app.req(p.session, op, Some(body));
+        r.counterparty = other.id.clone();
+        r.secret = other.secret.clone();
+        app.send(r).await.expect(3, 402);
+    }
+    unchanged(&app, &p).await;
+}
+
+#[tokio::test]
+async fn malformed_json_and_oversized_bodies_are_5() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    app.call(&p, "pay-in", r#"{"betId":"b1","betAmount":}"#)
+        .await
+        .expect(5, 402);
+    let padding = "x".repeat(17 * 1024);
+    let big = format!(r#"{{"betId":"b1","betAmount":1,"pad":"{padding}"}}"#);
+    app.call(&p, "pay-in", &big).await.expect(5, 402);
+    // Unknown fields are ignored; numeric ids are accepted.
+    app.call(
+        &p,
+        "pay-in",
+        r#"{"betId":4178696881,"betAmount":1,"sessionId":"x","winOdd":1.5,"extra":[1,2]}"#,
+    )
+    .await
+    .expect(1, 200);
+    assert_eq!(app.bet_state("4178696881").await.as_deref(), Some("open"));
+    assert_eq!(app.wallet(&p).await, (dec("99"), 2));
+}

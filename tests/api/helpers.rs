@@ -1,0 +1,384 @@
+//! Test harness: one private PostgreSQL cluster per test run, one fresh database per test
+//! (cloned from a migrated template), a server on a free port, and a typed client that signs
+//! every call like a game provider.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use croupier::admin::{Admin, Credentials};
+use croupier::db::embedded::{Cluster, Profile};
+use croupier::db::DbPool;
+use croupier::money::{Amount, Currency};
+use croupier::startup::Application;
+use rust_decimal::Decimal;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use uuid::Uuid;
+
+const TEMPLATE: &str = "croupier_template";
+
+struct TestCluster {
+    cluster: Cluster,
+    dir: PathBuf,
+}
+
+static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+/// CREATE DATABASE … TEMPLATE refuses to run while another copy of the template is being
+/// made; one at a time.
+static CREATE_DB: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn cluster() -> &'static TestCluster {
+    CLUSTER.get_or_init(|| {
+        // Started on a thread of its own: the caller is inside a test's async runtime.
+        std::thread::spawn(|| {
+            let dir = std::env::temp_dir().join(format!("croupier-test-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let cluster = Cluster::start(&dir.join("pg"), Profile::Test)
+                .expect("the test PostgreSQL cluster starts");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                cluster
+                    .ensure_database(TEMPLATE)
+                    .await
+                    .expect("template db");
+                let (mut client, conn) =
+                    tokio_postgres::connect(&cluster.database_url(TEMPLATE), tokio_postgres::NoTls)
+                        .await
+                        .expect("connect to template");
+                let driver = tokio::spawn(conn);
+                croupier::db::migrate::run(&mut client)
+                    .await
+                    .expect("migrations apply");
+                drop(client);
+                let _ = driver.await;
+            });
+            TestCluster { cluster, dir }
+        })
+        .join()
+        .expect("cluster thread")
+    })
+}
+
+#[ctor::dtor]
+fn stop_cluster() {
+    if let Some(c) = CLUSTER.get() {
+        let _ = c.cluster.stop();
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
+}
+
+/// A fresh, migrated, empty database. Returns its URL.
+pub async fn fresh_database() -> String {
+    let c = cluster();
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let (client, conn) =
+        tokio_postgres::connect(&c.cluster.database_url("postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect to postgres db");
+    let driver = tokio::spawn(conn);
+    {
+        let _one_at_a_time = CREATE_DB.lock().await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+            .await
+            .expect("create test database");
+    }
+    drop(client);
+    let _ = driver.await;
+    c.cluster.database_url(&name)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub database_url: String,
+    pub pool: DbPool,
+    pub admin: Admin,
+    pub http: reqwest::Client,
+    pub provider: Credentials,
+    pub operator: Credentials,
+}
+
+/// A player with a funded wallet and an open session of the app's provider.
+#[derive(Debug, Clone)]
+pub struct Player {
+    pub external_id: String,
+    pub currency: Currency,
+    pub session: Uuid,
+}
+
+/// What the server answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> i64 {
+        self.json["_responseCode"].as_i64().unwrap_or(-1)
+    }
+
+    /// The `balance` field, read exactly from the JSON text.
+    pub fn balance(&self) -> Option<Decimal> {
+        #[derive(serde::Deserialize)]
+        struct B<'a> {
+            #[serde(borrow)]
+            balance: Option<&'a RawValue>,
+        }
+        let b: B = serde_json::from_str(&self.body).ok()?;
+        b.balance
+            .map(|raw| Decimal::from_str(raw.get()).expect("balance is a plain number"))
+    }
+
+    pub fn str(&self, field: &str) -> Option<String> {
+        self.json[field].as_str().map(str::to_string)
+    }
+
+    /// Asserts the code and its HTTP status.
+    #[track_caller]
+    pub fn expect(&self, code: i64, status: u16) -> &Self {
+        assert_eq!(
+            (self.code(), self.status),
+            (code, status),
+            "unexpected answer: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// A request to build and send; every part can be altered to test refusals.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub body: Option<Vec<u8>>,
+    pub counterparty: String,
+    pub secret: String,
+    pub timestamp: String,
+    pub request_id: String,
+    pub sign: Option<String>,
+    pub omit: Vec<&'static str>,
+}
+
+impl Req {
+    pub fn sign_now(&self) -> String {
+        croupier::auth::sign(
+            self.secret.as_bytes(),
+            self.body.as_deref(),
+            &self.counterparty,
+            &self.timestamp,
+            &self.request_id,
+        )
+    }
+}
+
+pub fn now_ms() -> u64 {
+    croupier::auth::now_ms()
+}
+
+pub fn nonce() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+pub fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).expect("decimal literal")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let database_url = fresh_database().await;
+    let pool = croupier::db::pool(&database_url, 16).expect("pool");
+    let app = Application::build("127.0.0.1:0", 1, pool.clone()).expect("app builds");
+    app.watch_changes(database_url.clone());
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let admin = Admin::new(pool.clone());
+    let provider = admin
+        .provider_add("Test Games", true)
+        .await
+        .expect("provider");
+    let operator = admin.operator_add("Test Casino").await.expect("operator");
+    TestApp {
+        base,
+        database_url,
+        pool,
+        admin,
+        http: reqwest::Client::new(),
+        provider,
+        operator,
+    }
+}
+
+impl TestApp {
+    /// A player of the app's operator, funded with `funds`, with an open session.
+    pub async fn player(&self, currency: &str, funds: &str) -> Player {
+        let currency = Currency::parse(currency).expect("currency");
+        let external_id = format!("player-{}", Uuid::new_v4().simple());
+        self.admin
+            .player_add(&self.operator.id, &external_id, currency)
+            .await
+            .expect("player");
+        let amount = Amount::parse(funds, currency).expect("funds");
+        if !amount.value().is_zero() {
+            self.admin
+                .wallet_credit(&self.operator.id, &external_id, amount, &nonce())
+                .await
+                .expect("credit");
+        }
+        let session = self
+            .admin
+            .session_open(
+                &self.provider.id,
+                &self.operator.id,
+                &external_id,
+                currency,
+                "test-game",
+                60,
+            )
+            .await
+            .expect("session");
+        Player {
+            external_id,
+            currency,
+            session: session.0,
+        }
+    }
+
+    /// A correctly signed request of the app's provider. `op` is `balance`, or a bet call
+    /// (`pay-in`, `pay-out`, `pay-in-out`, `refund`) with its JSON body.
+    pub fn req(&self, session: Uuid, op: &str, body: Option<&str>) -> Req {
+        let (method, path) = if op == "balance" {
+            (
+                reqwest::Method::GET,
+                format!("/v1/sessions/{session}/balance"),
+            )
+        } else {
+            (
+                reqwest::Method::POST,
+                format!("/v1/sessions/{session}/bets/{op}"),
+            )
+        };
+        Req {
+            method,
+            path,
+            body: body.map(|b| b.as_bytes().to_vec()),
+            counterparty: self.provider.id.clone(),
+            secret: self.provider.secret.clone(),
+            timestamp: now_ms().to_string(),
+            request_id: nonce(),
+            sign: None,
+            omit: vec![],
+        }
+    }
+
+    pub async fn send(&self, r: Req) -> Reply {
+        let sign = r.sign.clone().unwrap_or_else(|| r.sign_now());
+        let mut builder = self
+            .http
+            .request(r.method.clone(), format!("{}{}", self.base, r.path));
+        for (name, value) in [
+            ("X-Counterparty-Id", r.counterparty.as_str()),
+            ("X-Timestamp", r.timestamp.as_str()),
+            ("X-Request-Id", r.request_id.as_str()),
+            ("X-Sign", sign.as_str()),
+        ] {
+            if !r.omit.contains(&name) {
+                builder = builder.header(name, value);
+            }
+        }
+        if let Some(body) = r.body {
+            builder = builder
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Reply { status, body, json }
+    }
+
+    pub async fn call(&self, p: &Player, op: &str, body: &str) -> Reply {
+        self.send(self.req(p.session, op, Some(body))).await
+    }
+
+    pub async fn pay_in(&self, p: &Player, bet: &str, amount: &str) -> Reply {
+        self.call(
+            p,
+            "pay-in",
+            &format!(r#"{{"betId":"{bet}","betAmount":{amount}}}"#),
+        )
+        .await
+    }
+
+    pub async fn pay_out(&self, p: &Player, bet: &str, win: &str) -> Reply {
+        self.call(
+            p,
+            "pay-out",
+            &format!(r#"{{"betId":"{bet}","winAmount":{win}}}"#),
+        )
+        .await
+    }
+
+    pub async fn pay_in_out(&self, p: &Player, bet: &str, amount: &str, win: &str) -> Reply {
+        self.call(
+            p,
+            "pay-in-out",
+            &format!(r#"{{"betId":"{bet}","betAmount":{amount},"winAmount":{win}}}"#),
+        )
+        .await
+    }
+
+    pub async fn refund(&self, p: &Player, bet: &str) -> Reply {
+        self.call(p, "refund", &format!(r#"{{"betId":"{bet}"}}"#))
+            .await
+    }
+
+    pub async fn balance(&self, p: &Player) -> Reply {
+        self.send(self.req(p.session, "balance", None)).await
+    }
+
+    /// The player's wallet as stored: balance and number of journal rows.
+    pub async fn wallet(&self, p: &Player) -> (Decimal, i64) {
+        let client = self.pool.get().await.expect("db");
+        let row = client
+            .query_one(
+                "SELECT w.balance, (SELECT count(*) FROM journal j WHERE j.wallet_id = w.id)
+                   FROM players pl JOIN wallets w ON w.player_id = pl.id
+                  WHERE pl.external_id = $1 AND w.currency = $2",
+                &[&p.external_id, &p.currency.code()],
+            )
+            .await
+            .expect("wallet row");
+        (row.get(0), row.get(1))
+    }
+
+    /// The bet's state, or None when no row exists.
+    pub async fn bet_state(&self, bet: &str) -> Option<String> {
+        let client = self.pool.get().await.expect("db");
+        client
+            .query_opt(
+                "SELECT state FROM bets WHERE provider_id = $1 AND bet_id = $2",
+                &[&self.provider.id, &bet],
+            )
+            .await
+            .expect("bet query")
+            .map(|r| r.get(0))
+    }
+
+    pub async fn sql(&self, statement: &str) {
+        let client = self.pool.get().await.expect("db");
+        client.batch_execute(statement).await.expect("sql");
+    }
+
+    /// `croupier admin reconcile` finds nothing wrong.
+    pub async fn assert_books_balance(&self) {
+        let report = self.admin.reconcile().await.expect("reconcile runs");
+        assert!(report.ok, "reconcile found mismatches: {report:?}");
+    }
+}

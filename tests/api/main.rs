@@ -1,0 +1,9 @@
+//! Integration tests: the provider bet API and the admin verbs against a real PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod admin_cli;
+mod bad_input;
+mod concurrency;
+mod helpers;
+mod out_of_order;
+mod response_codes;
