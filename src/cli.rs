@@ -220,7 +220,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         load_demo_fixtures(&db).await?;
     }
     let app = Application::build(&settings.listen, settings.workers, db.pool.clone())?;
-    app.watch_changes(db.url().to_string());
+    let watcher = app.watch_changes(db.url().to_string());
     let handle = app.handle();
     let listen = settings
         .listen
@@ -236,6 +236,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     handle.stop(true).await;
     server.await??;
+    watcher.abort();
     db.close(true).await
 }
 

@@ -68,10 +68,11 @@ impl Application {
         self.port
     }
 
-    /// Keeps the caches in step with the database at `database_url` (see `listen_for_changes`).
-    pub fn watch_changes(&self, database_url: String) {
+    /// Keeps the caches in step with the database at `database_url` (see
+    /// `listen_for_changes`). Abort the returned task to stop.
+    pub fn watch_changes(&self, database_url: String) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone().into_inner();
-        tokio::spawn(listen_for_changes(database_url, state));
+        tokio::spawn(listen_for_changes(database_url, state))
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -105,9 +106,12 @@ async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
                 });
                 if client.batch_execute("LISTEN croupier_cache").await.is_ok() {
                     state.auth.forget_all();
+                    state.ledger.forget_all_sessions();
                     while let Some(payload) = rx.recv().await {
-                        if let Some(id) = payload.strip_prefix("counterparties:") {
-                            state.auth.forget(id);
+                        match payload.split_once(':') {
+                            Some(("counterparties", id)) => state.auth.forget(id),
+                            Some(("sessions", id)) => state.ledger.forget_session(id),
+                            _ => {}
                         }
                     }
                 }

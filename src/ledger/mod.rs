@@ -108,8 +108,8 @@ const SESSION_CURRENCY: &str = "SELECT s.provider_id, w.currency FROM sessions s
 const DEPOSIT: &str =
     "SELECT status, transfer_id, balance FROM deposit($1, $2, $3, $4, $5, $6, $7)";
 
-/// A session's fixed facts: who may use it and the currency of its wallet. Neither ever
-/// changes, so they are cached without invalidation (bounded in size).
+/// A session's fixed facts: who may use it and the currency of its wallet. Neither changes
+/// through croupier; the cache is bounded and dropped on any change notified by the database.
 #[derive(Debug, Clone)]
 struct SessionFacts {
     provider_id: Arc<str>,
@@ -130,6 +130,17 @@ impl Ledger {
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
         }
+    }
+
+    /// Drops a session from the cache (it changed in the database).
+    pub fn forget_session(&self, id: &str) {
+        if let Ok(id) = Uuid::try_parse(id) {
+            self.sessions.invalidate(&id);
+        }
+    }
+
+    pub fn forget_all_sessions(&self) {
+        self.sessions.invalidate_all();
     }
 
     pub fn pool(&self) -> &Pool {
