@@ -16,6 +16,9 @@ CREATE TABLE counterparties (
     -- Providers only: whether a PayOut for a betId we never saw is a standalone (jackpot) win.
     -- When false such a PayOut is refused as "bet not found".
     standalone_wins boolean NOT NULL DEFAULT true,
+    -- Providers only: the game URL for a launch, with {sessionId}, {gameId}, {language},
+    -- {currency}, {mode}, {returnUrl} and {playerId} placeholders.
+    launch_url_template text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT counterparties_pkey PRIMARY KEY (id),
     CONSTRAINT counterparties_id_shape CHECK (id ~ '^[A-Za-z0-9._-]{1,64}$'),
@@ -39,18 +42,22 @@ CREATE TABLE players (
 );
 
 -- One wallet per player and currency. `version` counts the wallet's journal rows, so the
--- journal of a wallet is a gap-free sequence 1..version.
+-- journal of a wallet is a gap-free sequence 1..version. `locked` is the part of the balance
+-- that may not be withdrawn (e.g. crypto deposits awaiting confirmations); the withdrawable
+-- part is greatest(balance - locked, 0).
 CREATE TABLE wallets (
     id          uuid        NOT NULL,
     player_id   uuid        NOT NULL,
     currency    text        NOT NULL,
     balance     numeric     NOT NULL DEFAULT 0,
+    locked      numeric     NOT NULL DEFAULT 0,
     version     bigint      NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT wallets_pkey PRIMARY KEY (id),
     CONSTRAINT wallets_player_fkey FOREIGN KEY (player_id) REFERENCES players (id),
     CONSTRAINT wallets_player_currency_unique UNIQUE (player_id, currency),
     CONSTRAINT wallets_balance_nonnegative CHECK (balance >= 0),
+    CONSTRAINT wallets_locked_nonnegative CHECK (locked >= 0),
     CONSTRAINT wallets_currency_shape CHECK (currency ~ '^[A-Z]{3,5}$')
 );
 
@@ -109,7 +116,9 @@ CREATE TABLE bets (
 CREATE INDEX bets_player_created_idx ON bets (player_id, created_at);
 
 -- Operator money movements (deposits, withdrawals, admin credits), keyed by the operator's
--- transaction id. Like `bets`, the row is the idempotency record.
+-- transaction id. Like `bets`, the row is the idempotency record: a refusal decided under the
+-- wallet lock (insufficient balance, blocked player) is recorded too, so a retry with the
+-- same id gets the same refusal instead of being tried again.
 CREATE TABLE transfers (
     id              uuid        NOT NULL,
     operator_id     text        NOT NULL,
@@ -119,13 +128,15 @@ CREATE TABLE transfers (
     kind            text        NOT NULL,
     amount          numeric     NOT NULL,
     status          text        NOT NULL,
-    balance_after   numeric,
+    refusal         text,
+    balance_after   numeric     NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT transfers_pkey PRIMARY KEY (id),
     CONSTRAINT transfers_operator_transaction_unique UNIQUE (operator_id, transaction_id),
     CONSTRAINT transfers_wallet_fkey FOREIGN KEY (wallet_id) REFERENCES wallets (id),
     CONSTRAINT transfers_kind_known CHECK (kind IN ('deposit', 'withdrawal')),
     CONSTRAINT transfers_status_known CHECK (status IN ('completed', 'refused')),
+    CONSTRAINT transfers_refusal_iff_refused CHECK ((status = 'refused') = (refusal IS NOT NULL)),
     CONSTRAINT transfers_amount_positive CHECK (amount > 0),
     CONSTRAINT transfers_transaction_id_length CHECK (length(transaction_id) BETWEEN 1 AND 128)
 );

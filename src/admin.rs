@@ -8,8 +8,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::ledger::{Ledger, SessionId};
+use crate::ledger::{Ledger, SessionId, TransferKind};
 use crate::money::{Amount, Currency};
+use crate::players::Players;
 
 /// A new counterparty's credentials. The secret is shown once, here.
 #[derive(Debug, Serialize)]
@@ -21,11 +22,15 @@ pub struct Credentials {
 /// Admin operations over one database.
 pub struct Admin {
     pool: Pool,
+    players: Players,
 }
 
 impl Admin {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            players: Players::new(pool.clone()),
+            pool,
+        }
     }
 
     /// A new game provider. `standalone_wins`: a PayOut for an unknown betId is a standalone
@@ -51,7 +56,7 @@ impl Admin {
         standalone_wins: bool,
     ) -> Result<Credentials, Error> {
         if name.trim().is_empty() || name.len() > 200 {
-            return Err(Error::malformed("name must be 1 to 200 characters"));
+            return Err(Error::bad_value("name must be 1 to 200 characters"));
         }
         let credentials = Credentials {
             id: Uuid::new_v4().to_string(),
@@ -85,7 +90,27 @@ impl Admin {
             )
             .await?;
         if n == 0 {
-            return Err(Error::malformed("no such counterparty"));
+            return Err(Error::bad_value("no such counterparty"));
+        }
+        Ok(())
+    }
+
+    /// Sets the URL template a provider's games are launched with (see `players::launch_url`).
+    pub async fn provider_set_launch_url(
+        &self,
+        provider: &str,
+        template: &str,
+    ) -> Result<(), Error> {
+        crate::players::check_launch_template(template)?;
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE counterparties SET launch_url_template = $2 WHERE id = $1 AND role = 'provider'",
+                &[&provider, &template],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::bad_value("no such provider"));
         }
         Ok(())
     }
@@ -98,12 +123,8 @@ impl Admin {
         external_id: &str,
         currency: Currency,
     ) -> Result<Uuid, Error> {
-        if external_id.is_empty() || external_id.len() > 128 {
-            return Err(Error::malformed("external id must be 1 to 128 characters"));
-        }
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let is_operator = tx
+        let client = self.pool.get().await?;
+        let is_operator = client
             .query_opt(
                 "SELECT 1 FROM counterparties WHERE id = $1 AND role = 'operator'",
                 &[&operator],
@@ -111,50 +132,25 @@ impl Admin {
             .await?
             .is_some();
         if !is_operator {
-            return Err(Error::malformed("no such operator"));
+            return Err(Error::bad_value("no such operator"));
         }
-        tx.execute(
-            "INSERT INTO players (id, operator_id, external_id) VALUES ($1, $2, $3)
-             ON CONFLICT ON CONSTRAINT players_operator_external_unique DO NOTHING",
-            &[&Uuid::now_v7(), &operator, &external_id],
-        )
-        .await?;
-        let player: Uuid = tx
-            .query_one(
-                "SELECT id FROM players WHERE operator_id = $1 AND external_id = $2",
-                &[&operator, &external_id],
-            )
+        Ok(self
+            .players
+            .create(operator, external_id, currency)
             .await?
-            .try_get(0)?;
-        tx.execute(
-            "INSERT INTO wallets (id, player_id, currency) VALUES ($1, $2, $3)
-             ON CONFLICT ON CONSTRAINT wallets_player_currency_unique DO NOTHING",
-            &[&Uuid::now_v7(), &player, &currency.code()],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(player)
+            .player_id)
     }
 
-    /// Blocks or unblocks a player: a blocked player cannot bet.
+    /// Blocks or unblocks a player.
     pub async fn player_set_status(
         &self,
         operator: &str,
         external_id: &str,
         blocked: bool,
     ) -> Result<(), Error> {
-        let status = if blocked { "blocked" } else { "active" };
-        let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                "UPDATE players SET status = $3 WHERE operator_id = $1 AND external_id = $2",
-                &[&operator, &external_id, &status],
-            )
-            .await?;
-        if n == 0 {
-            return Err(Error::PlayerNotFound);
-        }
-        Ok(())
+        self.players
+            .set_blocked(operator, external_id, blocked)
+            .await
     }
 
     /// Credits a player's wallet, idempotent by `reference` (the operator's transaction id).
@@ -165,12 +161,15 @@ impl Admin {
         amount: Amount,
         reference: &str,
     ) -> Result<Decimal, Error> {
-        if reference.is_empty() || reference.len() > 128 {
-            return Err(Error::malformed("reference must be 1 to 128 characters"));
-        }
         let ledger = Ledger::new(self.pool.clone());
         Ok(ledger
-            .deposit(operator, external_id, amount, reference)
+            .transfer(
+                TransferKind::Deposit,
+                operator,
+                external_id,
+                amount,
+                reference,
+            )
             .await?
             .balance)
     }
@@ -185,44 +184,11 @@ impl Admin {
         game: &str,
         ttl_minutes: u32,
     ) -> Result<SessionId, Error> {
-        if game.is_empty() || game.len() > 128 {
-            return Err(Error::malformed("game id must be 1 to 128 characters"));
-        }
-        let client = self.pool.get().await?;
-        let is_provider = client
-            .query_opt(
-                "SELECT 1 FROM counterparties WHERE id = $1 AND role = 'provider'",
-                &[&provider],
-            )
+        Ok(self
+            .players
+            .open_session(provider, operator, external_id, currency, game, ttl_minutes)
             .await?
-            .is_some();
-        if !is_provider {
-            return Err(Error::malformed("no such provider"));
-        }
-        let session = Uuid::now_v7();
-        let minutes = i32::try_from(ttl_minutes)
-            .map_err(|_| Error::malformed("session lifetime too long"))?;
-        let n = client
-            .execute(
-                "INSERT INTO sessions (id, player_id, wallet_id, provider_id, game_id, expires_at)
-                 SELECT $1, p.id, w.id, $2, $3, now() + make_interval(mins => $6)
-                   FROM players p JOIN wallets w ON w.player_id = p.id AND w.currency = $5
-                  WHERE p.operator_id = $7 AND p.external_id = $4",
-                &[
-                    &session,
-                    &provider,
-                    &game,
-                    &external_id,
-                    &currency.code(),
-                    &minutes,
-                    &operator,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(Error::PlayerNotFound);
-        }
-        Ok(SessionId(session))
+            .id)
     }
 
     /// Closes a session: no more bets on it (wins and refunds still land).

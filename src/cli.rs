@@ -83,6 +83,14 @@ enum ProviderVerb {
         #[arg(long)]
         refuse_standalone_wins: bool,
     },
+    /// Sets the provider's game launch URL template. Placeholders: {sessionId} (required),
+    /// {gameId}, {language}, {currency}, {mode}, {returnUrl}, {playerId}.
+    SetLaunchUrl {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        template: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,7 +227,12 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     if db.is_embedded() {
         load_demo_fixtures(&db).await?;
     }
-    let app = Application::build(&settings.listen, settings.workers, db.pool.clone())?;
+    let app = Application::build(
+        &settings.listen,
+        settings.workers,
+        settings.session_ttl_minutes,
+        db.pool.clone(),
+    )?;
     let watcher = app.watch_changes(db.url().to_string());
     let handle = app.handle();
     let listen = settings
@@ -324,6 +337,12 @@ async fn run_admin(
         } => ok(serde_json::to_value(
             admin.provider_add(&name, !refuse_standalone_wins).await?,
         )?),
+        AdminVerb::Provider {
+            verb: ProviderVerb::SetLaunchUrl { provider, template },
+        } => {
+            admin.provider_set_launch_url(&provider, &template).await?;
+            ok(json!({ "id": provider, "launchUrlTemplate": template }))
+        }
         AdminVerb::Operator {
             verb: OperatorVerb::Add { name },
         } => ok(serde_json::to_value(admin.operator_add(&name).await?)?),

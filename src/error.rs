@@ -33,8 +33,14 @@ pub enum Error {
     Auth(#[from] AuthFailure),
     #[error("counterparty disabled")]
     CounterpartyDisabled,
+    #[error("missing field {0}")]
+    MissingField(String),
+    /// Unreadable body, bad JSON, a field of the wrong type.
     #[error("malformed request: {0}")]
-    Malformed(String),
+    BadFormat(String),
+    /// Well-formed but not acceptable (out of range, unknown reference, wrong length).
+    #[error("bad value: {0}")]
+    BadValue(String),
     #[error("bad amount: {0}")]
     Amount(#[from] MoneyError),
     #[error("insufficient funds")]
@@ -51,6 +57,11 @@ pub enum Error {
     PlayerNotFound,
     #[error("the same key was used with different data")]
     Conflict,
+    #[error("transaction not found")]
+    TransactionNotFound,
+    /// A counterparty's integration is not set up or failed (e.g. no launch URL).
+    #[error("integration failure: {0}")]
+    Integration(String),
     /// The database could not be reached or gave up on the statement (connection lost, pool
     /// exhausted, shutdown, serialization failure). Nothing was applied; a retry may succeed.
     #[error("database unavailable")]
@@ -66,8 +77,12 @@ impl Error {
         matches!(self, Error::Unavailable(_) | Error::Internal(_))
     }
 
-    pub fn malformed(what: impl Into<String>) -> Self {
-        Error::Malformed(what.into())
+    pub fn bad_format(what: impl Into<String>) -> Self {
+        Error::BadFormat(what.into())
+    }
+
+    pub fn bad_value(what: impl Into<String>) -> Self {
+        Error::BadValue(what.into())
     }
 }
 

@@ -16,4 +16,5 @@ pub mod db;
 pub mod error;
 pub mod ledger;
 pub mod money;
+pub mod players;
 pub mod startup;

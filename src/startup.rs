@@ -13,18 +13,24 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::auth::Authenticator;
 use crate::ledger::Ledger;
+use crate::players::Players;
 
 /// What every handler shares.
 pub struct AppState {
     pub auth: Authenticator,
     pub ledger: Ledger,
+    pub players: Players,
+    /// Lifetime of the sessions opened by a game launch.
+    pub session_ttl_minutes: u32,
 }
 
 impl AppState {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: Pool, session_ttl_minutes: u32) -> Self {
         Self {
             auth: Authenticator::new(pool.clone()),
-            ledger: Ledger::new(pool),
+            ledger: Ledger::new(pool.clone()),
+            players: Players::new(pool),
+            session_ttl_minutes,
         }
     }
 }
@@ -38,11 +44,16 @@ pub struct Application {
 
 impl Application {
     /// Binds `listen` (port 0 picks a free port) and prepares `workers` HTTP workers.
-    pub fn build(listen: &str, workers: usize, pool: Pool) -> anyhow::Result<Self> {
+    pub fn build(
+        listen: &str,
+        workers: usize,
+        session_ttl_minutes: u32,
+        pool: Pool,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(pool));
+        let state = web::Data::new(AppState::new(pool, session_ttl_minutes));
         let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -1,12 +1,21 @@
 //! The HTTP edge: wire types and handlers, one module per audience.
 
+pub mod operator;
 pub mod provider;
 
+use std::sync::Arc;
+
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
-use crate::error::Error;
+use crate::auth::{Counterparty, Role};
+use crate::error::{AuthFailure, Error};
+use crate::startup::AppState;
 
 /// Largest request body accepted, in bytes. Every call we take fits in well under 1 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -14,6 +23,55 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     provider::configure(cfg);
+    operator::configure(cfg);
+}
+
+/// Reads the body and authenticates the caller as `role` over its raw bytes. Nothing is
+/// parsed before the signature is verified.
+pub async fn authenticated(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    role: Role,
+) -> Result<(Arc<Counterparty>, Bytes), Error> {
+    let body = read_body(req, payload).await?;
+    let signed = (req.method() != Method::GET).then_some(&body[..]);
+    let caller = state.auth.authenticate(req.headers(), signed).await?;
+    if caller.role != role {
+        return Err(AuthFailure::WrongRole.into());
+    }
+    if !caller.active {
+        return Err(Error::CounterpartyDisabled);
+    }
+    Ok((caller, body))
+}
+
+/// An id sent as a JSON string or a non-negative integer (`"4178696881"` or `4178696881`).
+pub fn id_text(raw: &RawValue, field: &str) -> Result<String, Error> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str(text)
+            .map_err(|_| Error::bad_format(format!("{field} is not a string")));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.to_string());
+    }
+    Err(Error::bad_format(format!("{field} must be a string")))
+}
+
+/// Serializes a decimal as a JSON number, exactly (serde_json alone would go through f64).
+pub fn decimal<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    let raw = RawValue::from_string(crate::money::json_number(*value))
+        .map_err(serde::ser::Error::custom)?;
+    raw.serialize(s)
+}
+
+/// `decimal` for an optional field.
+pub fn decimal_or_none<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(d) => decimal(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Reads the raw body (the signature covers its exact bytes), refusing more than
@@ -25,13 +83,13 @@ pub async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<B
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(Error::malformed("body larger than 16 KiB"));
+        return Err(Error::bad_format("body larger than 16 KiB"));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::malformed(format!("unreadable body: {e}")))?;
+        let chunk = chunk.map_err(|e| Error::bad_format(format!("unreadable body: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(Error::malformed("body larger than 16 KiB"));
+            return Err(Error::bad_format("body larger than 16 KiB"));
         }
         body.extend_from_slice(&chunk);
     }

@@ -7,6 +7,7 @@ use tokio_postgres::Client;
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "core", include_str!("../../sql/0001_core.sql")),
     (2, "ledger", include_str!("../../sql/0002_ledger.sql")),
+    (3, "players", include_str!("../../sql/0003_players.sql")),
 ];
 
 /// Arbitrary constant naming croupier's migration lock.

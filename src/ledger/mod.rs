@@ -32,7 +32,7 @@ pub struct BetId(String);
 impl BetId {
     pub fn parse(text: String) -> Result<Self, Error> {
         if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
-            return Err(Error::malformed(
+            return Err(Error::bad_value(
                 "betId must be 1 to 128 printable characters",
             ));
         }
@@ -51,7 +51,7 @@ pub struct RoundId(String);
 impl RoundId {
     pub fn parse(text: String) -> Result<Self, Error> {
         if text.len() > 128 || text.chars().any(char::is_control) {
-            return Err(Error::malformed(
+            return Err(Error::bad_value(
                 "gameRoundId must be at most 128 printable characters",
             ));
         }
@@ -88,7 +88,38 @@ pub struct BetReceipt {
     pub balance: Decimal,
 }
 
-/// What a deposit did.
+/// A recorded operator transfer, as Check Transaction shows it.
+#[derive(Debug)]
+pub struct TransferRecord {
+    pub transfer_id: Uuid,
+    pub kind: TransferKind,
+    /// Why it was refused; None when it completed.
+    pub refusal: Option<Error>,
+    pub external_id: String,
+    pub currency: String,
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// The direction of an operator transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    Deposit,
+    Withdrawal,
+}
+
+impl TransferKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransferKind::Deposit => "deposit",
+            TransferKind::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// What a deposit or withdrawal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferReceipt {
     pub replayed: bool,
@@ -105,8 +136,13 @@ const REFUND: &str =
     "SELECT status, bet_tx, win_tx, refund_tx, balance FROM refund($1, $2, $3, $4, $5)";
 const BALANCE: &str = "SELECT status, balance FROM session_balance($1, $2)";
 const SESSION_CURRENCY: &str = "SELECT s.provider_id, w.currency FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
-const DEPOSIT: &str =
-    "SELECT status, transfer_id, balance FROM deposit($1, $2, $3, $4, $5, $6, $7)";
+const TRANSFER_RECORD: &str = "
+SELECT t.id, t.kind, t.status, t.refusal, p.external_id, w.currency, t.amount, t.balance_after,
+       trim(both '\"' from to_json(t.created_at)::text)
+  FROM transfers t JOIN players p ON p.id = t.player_id JOIN wallets w ON w.id = t.wallet_id
+ WHERE t.operator_id = $1 AND t.transaction_id = $2";
+const TRANSFER: &str =
+    "SELECT status, transfer_id, balance FROM transfer($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// A session's fixed facts: who may use it and the currency of its wallet. Neither changes
 /// through croupier; the cache is bounded and dropped on any change notified by the database.
@@ -298,24 +334,33 @@ impl Ledger {
         Ok(row.try_get(1)?)
     }
 
-    /// Deposit into a player's wallet, idempotent by the operator's transaction id.
-    pub async fn deposit(
+    /// Moves money in (deposit) or out (withdrawal) of a player's wallet, idempotent by the
+    /// operator's transaction id. A refusal decided under the wallet lock (insufficient
+    /// withdrawable balance, blocked player) is recorded and answered again on a retry.
+    pub async fn transfer(
         &self,
+        kind: TransferKind,
         operator_id: &str,
         external_id: &str,
         amount: Amount,
         transaction_id: &str,
     ) -> Result<TransferReceipt, Error> {
         if amount.value().is_zero() {
-            return Err(Error::malformed("a deposit must be more than zero"));
+            return Err(Error::bad_value("amount must be more than zero"));
+        }
+        if transaction_id.is_empty() || transaction_id.len() > 128 {
+            return Err(Error::bad_value(
+                "transactionId must be 1 to 128 characters",
+            ));
         }
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(DEPOSIT).await?;
+        let stmt = client.prepare_cached(TRANSFER).await?;
         let value = amount.value();
         let row = client
             .query_one(
                 &stmt,
                 &[
+                    &kind.as_str(),
                     &operator_id,
                     &external_id,
                     &amount.currency().code(),
@@ -331,6 +376,35 @@ impl Ledger {
             replayed,
             transfer_id: row.try_get(1)?,
             balance: row.try_get(2)?,
+        })
+    }
+
+    /// An operator's transfer by its transaction id.
+    pub async fn transfer_record(
+        &self,
+        operator_id: &str,
+        transaction_id: &str,
+    ) -> Result<TransferRecord, Error> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(TRANSFER_RECORD).await?;
+        let row = client
+            .query_opt(&stmt, &[&operator_id, &transaction_id])
+            .await?
+            .ok_or(Error::TransactionNotFound)?;
+        let kind = match row.try_get::<_, &str>(1)? {
+            "deposit" => TransferKind::Deposit,
+            _ => TransferKind::Withdrawal,
+        };
+        let refusal: Option<&str> = row.try_get(3)?;
+        Ok(TransferRecord {
+            transfer_id: row.try_get(0)?,
+            kind,
+            refusal: refusal.map(|r| status_error(r).err()).unwrap_or(None),
+            external_id: row.try_get(4)?,
+            currency: row.try_get(5)?,
+            amount: row.try_get(6)?,
+            balance_after: row.try_get(7)?,
+            created_at: row.try_get(8)?,
         })
     }
 

@@ -193,7 +193,7 @@ pub fn dec(text: &str) -> Decimal {
 pub async fn spawn_app() -> TestApp {
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let app = Application::build("127.0.0.1:0", 1, pool.clone()).expect("app builds");
+    let app = Application::build("127.0.0.1:0", 1, 60, pool.clone()).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -9,18 +9,18 @@ mod refund;
 
 use std::sync::Arc;
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::auth::{Counterparty, Role, HEADER_REQUEST_ID};
 use crate::error::{AuthFailure, Error};
 use crate::ledger::{BetId, BetReceipt, RoundId, SessionId};
-use crate::money::{self, Amount, Currency};
+use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -68,18 +68,22 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
     match e {
         Error::Auth(_) => (code::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
         Error::InsufficientFunds => (code::INSUFFICIENT_FUNDS, StatusCode::PAYMENT_REQUIRED),
-        Error::SessionNotFound | Error::PlayerNotFound => {
+        Error::SessionNotFound | Error::PlayerNotFound | Error::TransactionNotFound => {
             (code::SESSION_NOT_FOUND, StatusCode::PAYMENT_REQUIRED)
         }
         Error::BetNotFound => (code::BET_NOT_FOUND, StatusCode::PAYMENT_REQUIRED),
-        Error::Malformed(_) | Error::Amount(_) => (code::MALFORMED, StatusCode::PAYMENT_REQUIRED),
+        Error::MissingField(_) | Error::BadFormat(_) | Error::BadValue(_) | Error::Amount(_) => {
+            (code::MALFORMED, StatusCode::PAYMENT_REQUIRED)
+        }
         Error::BetClosed => (code::BET_CLOSED, StatusCode::PAYMENT_REQUIRED),
         Error::PlayerBlocked | Error::CounterpartyDisabled => {
             (code::BLOCKED, StatusCode::PAYMENT_REQUIRED)
         }
         Error::Conflict => (code::CONFLICT, StatusCode::PAYMENT_REQUIRED),
         Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
-        Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+        Error::Internal(_) | Error::Integration(_) => {
+            (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
+        }
     }
 }
 
@@ -91,22 +95,13 @@ struct Call {
 }
 
 impl Call {
-    /// Reads the body, authenticates the provider and names the session. Nothing is parsed
-    /// before the signature over the raw bytes is verified.
     async fn accept(
         req: &HttpRequest,
         payload: web::Payload,
         state: &AppState,
     ) -> Result<Self, Error> {
-        let body = crate::api::read_body(req, payload).await?;
-        let signed = (req.method() != Method::GET).then_some(&body[..]);
-        let provider = state.auth.authenticate(req.headers(), signed).await?;
-        if provider.role != Role::Provider {
-            return Err(AuthFailure::WrongRole.into());
-        }
-        if !provider.active {
-            return Err(Error::CounterpartyDisabled);
-        }
+        let (provider, body) =
+            crate::api::authenticated(req, payload, state, Role::Provider).await?;
         let session = SessionId::parse(req.match_info().get("session_id").unwrap_or_default())?;
         Ok(Self {
             provider,
@@ -116,7 +111,7 @@ impl Call {
     }
 
     fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::malformed(json_problem(&e)))
+        serde_json::from_slice(&self.body).map_err(|e| Error::bad_format(json_problem(&e)))
     }
 
     async fn currency(&self, state: &AppState) -> Result<Currency, Error> {
@@ -140,18 +135,7 @@ fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
-/// An id sent as a JSON string or a non-negative integer (`"4178696881"` or `4178696881`).
-fn id_text(raw: &RawValue, field: &str) -> Result<String, Error> {
-    let text = raw.get();
-    if text.starts_with('"') {
-        return serde_json::from_str(text)
-            .map_err(|_| Error::malformed(format!("{field} is not a string")));
-    }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(text.to_string());
-    }
-    Err(Error::malformed(format!("{field} must be a string")))
-}
+use crate::api::id_text;
 
 fn bet_id(raw: &RawValue) -> Result<BetId, Error> {
     BetId::parse(id_text(raw, "betId")?)
@@ -178,7 +162,7 @@ struct Answer {
     currency: Option<&'static str>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "number_or_none"
+        serialize_with = "crate::api::decimal_or_none"
     )]
     balance: Option<Decimal>,
     #[serde(rename = "_responseCode")]
@@ -199,17 +183,6 @@ impl Answer {
             balance: Some(r.balance),
             ..Self::default()
         }
-    }
-}
-
-fn number_or_none<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(d) => {
-            let raw =
-                RawValue::from_string(money::json_number(*d)).map_err(serde::ser::Error::custom)?;
-            raw.serialize(s)
-        }
-        None => s.serialize_none(),
     }
 }
 

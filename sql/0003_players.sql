@@ -1,0 +1,9 @@
+-- 0003: helpers for the operator API.
+
+-- A time given by an operator: epoch milliseconds ("1719766120806") or RFC 3339 text.
+-- Integer arithmetic on milliseconds: no floating point between the caller and the time.
+CREATE FUNCTION parse_time(p text) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p ~ '^[0-9]{1,15}$'
+                THEN timestamptz 'epoch' + p::bigint * interval '1 millisecond'
+                ELSE p::timestamptz END
+$$;

@@ -1,0 +1,49 @@
+//! Balance: `GET /v1/player/wallet/balance?playerExternalId=…&currency=…` → balance, the
+//! withdrawable part, currency. `currency` may be left out when the player has one wallet.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::create_player::PlayerAnswer;
+use super::{currency_text, required_text, respond, Call};
+use crate::error::Error;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query {
+    player_external_id: Option<String>,
+    currency: Option<String>,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, balance(&req, payload, &state).await)
+}
+
+async fn balance(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<PlayerAnswer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let query: Query = Call::query(req)?;
+    let external_id = required_text(query.player_external_id.as_deref(), "playerExternalId")?;
+    let currency = query.currency.as_deref().map(currency_text).transpose()?;
+    let wallet = state
+        .players
+        .wallet(&call.operator.id, &external_id, currency)
+        .await?;
+    Ok(PlayerAnswer {
+        player_external_id: external_id,
+        player_id: wallet.player_id,
+        currency: wallet.currency.code(),
+        balance: wallet.balance,
+        withdrawable: wallet.withdrawable(),
+        blocked: wallet.blocked,
+        created: false,
+    })
+}

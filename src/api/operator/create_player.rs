@@ -1,0 +1,67 @@
+//! Account Init: `POST /v1/player/create` `{playerExternalId, currency}`. Idempotent: a second
+//! call for the same player answers the same player.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{currency, id, respond, Call};
+use crate::error::Error;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    player_external_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    currency: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayerAnswer {
+    pub player_external_id: String,
+    pub player_id: Uuid,
+    pub currency: &'static str,
+    #[serde(serialize_with = "crate::api::decimal")]
+    pub balance: Decimal,
+    #[serde(serialize_with = "crate::api::decimal")]
+    pub withdrawable: Decimal,
+    pub blocked: bool,
+    pub created: bool,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, create(&req, payload, &state).await)
+}
+
+async fn create(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<PlayerAnswer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let currency = currency(body.currency)?;
+    let wallet = state
+        .players
+        .create(&call.operator.id, &external_id, currency)
+        .await?;
+    Ok(PlayerAnswer {
+        player_external_id: external_id,
+        player_id: wallet.player_id,
+        currency: wallet.currency.code(),
+        balance: wallet.balance,
+        withdrawable: wallet.withdrawable(),
+        blocked: wallet.blocked,
+        created: wallet.created,
+    })
+}

@@ -1,0 +1,89 @@
+//! History: `GET /v1/player/history?playerExternalId=…&type=ALL|END|ING&from=…&to=…&limit=…&cursor=…`
+//! → the player's bets grouped by game round, newest round first, cursor-paginated
+//! (`limit` 1 to 100, default 20; `nextCursor` is null on the last page). `from`/`to` bound
+//! the round's start, as epoch milliseconds or RFC 3339 (`to` exclusive).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::{required_text, respond, Call};
+use crate::error::Error;
+use crate::players::RoundFilter;
+use crate::startup::AppState;
+
+const DEFAULT_PAGE: i64 = 20;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query {
+    player_external_id: Option<String>,
+    r#type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    player_external_id: String,
+    rounds: Vec<Box<RawValue>>,
+    next_cursor: Option<String>,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, history(&req, payload, &state).await)
+}
+
+async fn history(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let query: Query = Call::query(req)?;
+    let external_id = required_text(query.player_external_id.as_deref(), "playerExternalId")?;
+    let filter = match query.r#type.as_deref().unwrap_or("ALL") {
+        "ALL" => RoundFilter::All,
+        "END" => RoundFilter::Ended,
+        "ING" => RoundFilter::Ongoing,
+        _ => return Err(Error::bad_value("type must be ALL, END or ING")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=crate::players::MAX_PAGE).contains(n))
+            .ok_or_else(|| Error::bad_value("limit must be 1 to 100"))?,
+    };
+    let page = state
+        .players
+        .history(
+            &call.operator.id,
+            &external_id,
+            filter,
+            query.from.as_deref(),
+            query.to.as_deref(),
+            limit,
+            query.cursor.as_deref(),
+        )
+        .await?;
+    let rounds = page
+        .rounds
+        .into_iter()
+        .map(RawValue::from_string)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Internal(e.into()))?;
+    Ok(Answer {
+        player_external_id: external_id,
+        rounds,
+        next_cursor: page.next_cursor,
+    })
+}

@@ -1,0 +1,119 @@
+//! Launch: `POST /v1/game/launch`
+//! `{playerExternalId, currency, providerId, gameId, language?, returnUrl?, mode?}` → opens a
+//! game session for the player on the provider's game and answers `sessionId` and the game
+//! URL, built from the provider's launch URL template. A blocked player gets 9; a provider
+//! with no launch URL set up, 103.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{currency, id, respond, string, Call};
+use crate::error::Error;
+use crate::players::{launch_url, LaunchFields};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    player_external_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    currency: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    provider_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    game_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    language: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    return_url: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    mode: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    session_id: Uuid,
+    url: String,
+    expires_at: String,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, launch(&req, payload, &state).await)
+}
+
+/// An optional short string field.
+fn optional(value: Option<&RawValue>, field: &str, default: &str) -> Result<String, Error> {
+    match value {
+        Some(raw) if raw.get() != "null" => {
+            let text = string(raw, field)?;
+            if text.len() > 1024 || text.chars().any(char::is_control) {
+                return Err(Error::bad_value(format!(
+                    "{field} is too long or not printable"
+                )));
+            }
+            Ok(text)
+        }
+        _ => Ok(default.to_string()),
+    }
+}
+
+async fn launch(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let currency = currency(body.currency)?;
+    let provider = id(body.provider_id, "providerId")?;
+    let game = id(body.game_id, "gameId")?;
+    let language = optional(body.language, "language", "en")?;
+    let mode = optional(body.mode, "mode", "real")?;
+    let return_url = optional(body.return_url, "returnUrl", "")?;
+    if !return_url.is_empty()
+        && !(return_url.starts_with("https://") || return_url.starts_with("http://"))
+    {
+        return Err(Error::bad_value("returnUrl must be an http(s) URL"));
+    }
+    let session = state
+        .players
+        .open_session(
+            &provider,
+            &call.operator.id,
+            &external_id,
+            currency,
+            &game,
+            state.session_ttl_minutes,
+        )
+        .await?;
+    let template = session
+        .launch_url_template
+        .as_deref()
+        .ok_or_else(|| Error::Integration("the provider has no launch URL set up".to_string()))?;
+    let url = launch_url(
+        template,
+        &LaunchFields {
+            session: session.id,
+            player_id: session.player_id,
+            game: &game,
+            language: &language,
+            currency,
+            mode: &mode,
+            return_url: &return_url,
+        },
+    );
+    Ok(Answer {
+        session_id: session.id.0,
+        url,
+        expires_at: session.expires_at,
+    })
+}

@@ -1,0 +1,237 @@
+//! The operator (casino) transfer-wallet API: players, deposits, withdrawals, balance,
+//! transaction check, history, game launch, block/unblock. Contract:
+//! `reference/transfer-api.md`. Envelope `{"code", "message", "data"}`; HTTP 200 for code 0,
+//! 202 for a refusal, 500 for an internal error.
+
+mod balance;
+mod create_player;
+mod history;
+mod launch;
+mod player_status;
+mod transaction;
+mod transfer;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::auth::{Counterparty, Role, HEADER_REQUEST_ID};
+use crate::error::{AuthFailure, Error};
+use crate::money::{Amount, Currency, MoneyError};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/player/create", web::post().to(create_player::handle))
+        .route(
+            "/v1/player/wallet/deposit",
+            web::post().to(transfer::deposit),
+        )
+        .route(
+            "/v1/player/wallet/withdraw",
+            web::post().to(transfer::withdraw),
+        )
+        .route("/v1/player/wallet/balance", web::get().to(balance::handle))
+        .route("/v1/player/history", web::get().to(history::handle))
+        .route("/v1/player/status", web::post().to(player_status::handle))
+        .route(
+            "/v1/transactions/{transaction_id}",
+            web::get().to(transaction::handle),
+        )
+        .route("/v1/game/launch", web::post().to(launch::handle));
+}
+
+/// The seed 002 code table.
+pub mod code {
+    pub const SUCCESS: u16 = 0;
+    pub const ERROR: u16 = 1;
+    pub const MISSING_DATA: u16 = 2;
+    pub const INVALID_KEY: u16 = 3;
+    pub const DATA_FORMAT: u16 = 4;
+    pub const EXPIRED: u16 = 5;
+    pub const INVALID_AGENT: u16 = 6;
+    pub const BLOCKED_USER: u16 = 9;
+    pub const DATA_VALUE: u16 = 100;
+    pub const PERMISSION_DENIED: u16 = 101;
+    pub const INSUFFICIENT_BALANCE: u16 = 102;
+    pub const INTEGRATION_FAILURE: u16 = 103;
+}
+
+/// Maps an error to its operator code. Every refusal is HTTP 202, internal errors 500.
+pub fn wire_code(e: &Error) -> (u16, StatusCode) {
+    let refused = StatusCode::ACCEPTED;
+    match e {
+        Error::Auth(
+            AuthFailure::MissingHeader(_)
+            | AuthFailure::BadRequestId
+            | AuthFailure::BadSignFormat
+            | AuthFailure::BadSignature,
+        ) => (code::INVALID_KEY, refused),
+        Error::Auth(AuthFailure::BadTimestamp | AuthFailure::Expired | AuthFailure::Replayed) => {
+            (code::EXPIRED, refused)
+        }
+        Error::Auth(AuthFailure::UnknownCounterparty) | Error::CounterpartyDisabled => {
+            (code::INVALID_AGENT, refused)
+        }
+        Error::Auth(AuthFailure::WrongRole) => (code::PERMISSION_DENIED, refused),
+        Error::MissingField(_) => (code::MISSING_DATA, refused),
+        Error::BadFormat(_) | Error::Amount(MoneyError::NotANumber) => (code::DATA_FORMAT, refused),
+        Error::BadValue(_)
+        | Error::Amount(_)
+        | Error::PlayerNotFound
+        | Error::TransactionNotFound
+        | Error::Conflict
+        | Error::SessionNotFound
+        | Error::BetNotFound
+        | Error::BetClosed => (code::DATA_VALUE, refused),
+        Error::PlayerBlocked => (code::BLOCKED_USER, refused),
+        Error::InsufficientFunds => (code::INSUFFICIENT_BALANCE, refused),
+        Error::Integration(_) => (code::INTEGRATION_FAILURE, refused),
+        Error::Unavailable(_) | Error::Internal(_) => {
+            (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// The answer envelope.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    code: u16,
+    message: &'a str,
+    data: Option<T>,
+}
+
+/// Turns a handler's outcome into the HTTP answer, logging refusals with the request id.
+fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpResponse {
+    let json = match outcome {
+        Ok(data) => serde_json::to_vec(&Envelope {
+            code: code::SUCCESS,
+            message: "successful request",
+            data: Some(data),
+        })
+        .map(|json| (json, StatusCode::OK)),
+        Err(e) => {
+            let (code, status) = wire_code(&e);
+            let request_id = req
+                .headers()
+                .get(HEADER_REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let message = match &e {
+                Error::Internal(source) | Error::Unavailable(source) => {
+                    tracing::error!(request_id, path = req.path(), error = %e, source = %format!("{source:#}"), "operator call failed");
+                    e.to_string()
+                }
+                Error::Auth(AuthFailure::UnknownCounterparty | AuthFailure::BadSignature) => {
+                    tracing::warn!(request_id, path = req.path(), error = %e, "operator call refused");
+                    "authentication failed".to_string()
+                }
+                _ => {
+                    tracing::debug!(request_id, path = req.path(), error = %e, "operator call refused");
+                    e.to_string()
+                }
+            };
+            serde_json::to_vec(&Envelope::<()> {
+                code,
+                message: &message,
+                data: None,
+            })
+            .map(|json| (json, status))
+        }
+    };
+    match json {
+        Ok((json, status)) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(json),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding an operator answer failed");
+            HttpResponse::InternalServerError()
+                .content_type("application/json")
+                .body(r#"{"code":1,"message":"internal error","data":null}"#)
+        }
+    }
+}
+
+/// An authenticated operator call.
+struct Call {
+    operator: Arc<Counterparty>,
+    body: Bytes,
+}
+
+impl Call {
+    async fn accept(
+        req: &HttpRequest,
+        payload: web::Payload,
+        state: &AppState,
+    ) -> Result<Self, Error> {
+        let (operator, body) =
+            crate::api::authenticated(req, payload, state, Role::Operator).await?;
+        Ok(Self { operator, body })
+    }
+
+    /// The JSON body as `T` (whose fields are `Option<&RawValue>`, checked one by one with
+    /// the helpers below so that missing, ill-typed and bad values get their own codes).
+    fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                Error::bad_format(format!("invalid body: {e}"))
+            } else {
+                Error::bad_format("body is not valid JSON")
+            }
+        })
+    }
+
+    fn query<'a, T: Deserialize<'a>>(req: &'a HttpRequest) -> Result<T, Error> {
+        serde_urlencoded::from_str(req.query_string())
+            .map_err(|e| Error::bad_format(format!("invalid query: {e}")))
+    }
+}
+
+/// A field that must be present and not null.
+fn required<'a>(value: Option<&'a RawValue>, field: &str) -> Result<&'a RawValue, Error> {
+    match value {
+        Some(raw) if raw.get() != "null" => Ok(raw),
+        _ => Err(Error::MissingField(field.to_string())),
+    }
+}
+
+fn required_text(value: Option<&str>, field: &str) -> Result<String, Error> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        _ => Err(Error::MissingField(field.to_string())),
+    }
+}
+
+fn id(value: Option<&RawValue>, field: &str) -> Result<String, Error> {
+    let text = crate::api::id_text(required(value, field)?, field)?;
+    if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
+        return Err(Error::bad_value(format!(
+            "{field} must be 1 to 128 printable characters"
+        )));
+    }
+    Ok(text)
+}
+
+fn string(raw: &RawValue, field: &str) -> Result<String, Error> {
+    serde_json::from_str(raw.get())
+        .map_err(|_| Error::bad_format(format!("{field} must be a string")))
+}
+
+fn currency(value: Option<&RawValue>) -> Result<Currency, Error> {
+    let code = string(required(value, "currency")?, "currency")?;
+    Ok(Currency::parse(&code)?)
+}
+
+fn currency_text(code: &str) -> Result<Currency, Error> {
+    Ok(Currency::parse(code)?)
+}
+
+fn amount(value: Option<&RawValue>, currency: Currency) -> Result<Amount, Error> {
+    Ok(Amount::parse_json(
+        required(value, "amount")?.get(),
+        currency,
+    )?)
+}

@@ -1,0 +1,58 @@
+//! Block / unblock: `POST /v1/player/status` `{playerExternalId, blocked}`. A blocked player
+//! gets 9 on deposits and launches here and 7 on the bet API; withdrawals, balance and
+//! history stay open so the operator can settle the account.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::{id, required, respond, Call};
+use crate::error::Error;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    player_external_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    blocked: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    player_external_id: String,
+    blocked: bool,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(&req, set_status(&req, payload, &state).await)
+}
+
+async fn set_status(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let blocked = match required(body.blocked, "blocked")?.get() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(Error::bad_format("blocked must be true or false")),
+    };
+    state
+        .players
+        .set_blocked(&call.operator.id, &external_id, blocked)
+        .await?;
+    Ok(Answer {
+        player_external_id: external_id,
+        blocked,
+    })
+}

@@ -1,0 +1,97 @@
+//! Deposit and Withdraw: `POST /v1/player/wallet/deposit` and `/withdraw`
+//! `{playerExternalId, currency, amount, transactionId}`. Idempotent by `transactionId`
+//! (unique per operator across both): the same id with the same body answers the original
+//! outcome, refusals included; with another body, 100.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{amount, currency, id, respond, Call};
+use crate::error::Error;
+use crate::ledger::TransferKind;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    player_external_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    currency: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    transaction_id: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    transaction_id: String,
+    /// Our id of the transfer.
+    reference_id: Uuid,
+    player_external_id: String,
+    currency: &'static str,
+    #[serde(serialize_with = "crate::api::decimal")]
+    amount: Decimal,
+    /// The balance right after this transfer.
+    #[serde(serialize_with = "crate::api::decimal")]
+    balance: Decimal,
+}
+
+pub async fn deposit(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(
+        &req,
+        transfer(TransferKind::Deposit, &req, payload, &state).await,
+    )
+}
+
+pub async fn withdraw(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(
+        &req,
+        transfer(TransferKind::Withdrawal, &req, payload, &state).await,
+    )
+}
+
+async fn transfer(
+    kind: TransferKind,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Error> {
+    let call = Call::accept(req, payload, state).await?;
+    let body: Body = call.json()?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let transaction_id = id(body.transaction_id, "transactionId")?;
+    let currency = currency(body.currency)?;
+    let amount = amount(body.amount, currency)?;
+    let receipt = state
+        .ledger
+        .transfer(
+            kind,
+            &call.operator.id,
+            &external_id,
+            amount,
+            &transaction_id,
+        )
+        .await?;
+    Ok(Answer {
+        transaction_id,
+        reference_id: receipt.transfer_id,
+        player_external_id: external_id,
+        currency: currency.code(),
+        amount: amount.value(),
+        balance: receipt.balance,
+    })
+}
