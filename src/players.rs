@@ -48,6 +48,20 @@ pub enum RoundFilter {
     Ongoing,
 }
 
+/// What history to read.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryQuery<'a> {
+    pub filter: RoundFilter,
+    /// Lower bound of a round's start: RFC 3339 or epoch milliseconds.
+    pub from: Option<&'a str>,
+    /// Upper bound (exclusive), same forms.
+    pub to: Option<&'a str>,
+    /// Page size, 1 to `MAX_PAGE`.
+    pub limit: i64,
+    /// A previous page's `next_cursor`.
+    pub cursor: Option<&'a str>,
+}
+
 /// One page of a player's history, newest round first.
 #[derive(Debug)]
 pub struct HistoryPage {
@@ -266,19 +280,20 @@ impl Players {
         })
     }
 
-    /// One page of the player's rounds, newest first. `from`/`to` bound the round's start
-    /// (RFC 3339 or epoch milliseconds, `to` exclusive); `cursor` is a previous page's
-    /// `next_cursor`.
+    /// One page of the player's rounds, newest first.
     pub async fn history(
         &self,
         operator: &str,
         external_id: &str,
-        filter: RoundFilter,
-        from: Option<&str>,
-        to: Option<&str>,
-        limit: i64,
-        cursor: Option<&str>,
+        query: &HistoryQuery<'_>,
     ) -> Result<HistoryPage, Error> {
+        let HistoryQuery {
+            filter,
+            from,
+            to,
+            limit,
+            cursor,
+        } = *query;
         let limit = limit.clamp(1, MAX_PAGE);
         let client = self.pool.get().await?;
         let player: Uuid = client

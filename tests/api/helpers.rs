@@ -350,8 +350,8 @@ impl TestApp {
             .query_one(
                 "SELECT w.balance, (SELECT count(*) FROM journal j WHERE j.wallet_id = w.id)
                    FROM players pl JOIN wallets w ON w.player_id = pl.id
-                  WHERE pl.external_id = $1 AND w.currency = $2",
-                &[&p.external_id, &p.currency.code()],
+                  WHERE pl.external_id = $1 AND w.currency = $2 AND pl.operator_id = $3",
+                &[&p.external_id, &p.currency.code(), &self.operator.id],
             )
             .await
             .expect("wallet row");
@@ -380,5 +380,147 @@ impl TestApp {
     pub async fn assert_books_balance(&self) {
         let report = self.admin.reconcile().await.expect("reconcile runs");
         assert!(report.ok, "reconcile found mismatches: {report:?}");
+    }
+}
+
+/// An operator API answer: `{"code", "message", "data"}`.
+#[derive(Debug)]
+pub struct OpReply {
+    pub status: u16,
+    pub body: String,
+    pub json: Value,
+}
+
+impl OpReply {
+    pub fn code(&self) -> i64 {
+        self.json["code"].as_i64().unwrap_or(-1)
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.json["data"]
+    }
+
+    /// A decimal field of `data`, read exactly from the JSON text.
+    pub fn amount(&self, field: &str) -> Decimal {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            data: std::collections::HashMap<String, &'a RawValue>,
+        }
+        let e: Envelope = serde_json::from_str(&self.body).expect("data object");
+        Decimal::from_str(e.data.get(field).expect("field present").get()).expect("plain number")
+    }
+
+    /// Asserts the code and its HTTP status (200 for 0, 202 for refusals, 500 internal).
+    #[track_caller]
+    pub fn expect(&self, code: i64) -> &Self {
+        let status = match code {
+            0 => 200,
+            1 => 500,
+            _ => 202,
+        };
+        assert_eq!(
+            (self.code(), self.status),
+            (code, status),
+            "unexpected answer: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// Credentials to sign an operator call with.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub id: String,
+    pub secret: String,
+}
+
+impl From<&Credentials> for Signer {
+    fn from(c: &Credentials) -> Self {
+        Self {
+            id: c.id.clone(),
+            secret: c.secret.clone(),
+        }
+    }
+}
+
+impl TestApp {
+    /// A signed operator request (POST with a body, GET without).
+    pub fn op_req(&self, signer: &Signer, path: &str, body: Option<&str>) -> Req {
+        Req {
+            method: if body.is_some() {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            },
+            path: path.to_string(),
+            body: body.map(|b| b.as_bytes().to_vec()),
+            counterparty: signer.id.clone(),
+            secret: signer.secret.clone(),
+            timestamp: now_ms().to_string(),
+            request_id: nonce(),
+            sign: None,
+            omit: vec![],
+        }
+    }
+
+    pub async fn op_send(&self, r: Req) -> OpReply {
+        let reply = self.send(r).await;
+        OpReply {
+            status: reply.status,
+            body: reply.body,
+            json: reply.json,
+        }
+    }
+
+    /// POST as the app's operator.
+    pub async fn op_post(&self, path: &str, body: &str) -> OpReply {
+        let signer = Signer::from(&self.operator);
+        self.op_send(self.op_req(&signer, path, Some(body))).await
+    }
+
+    /// GET as the app's operator.
+    pub async fn op_get(&self, path: &str) -> OpReply {
+        let signer = Signer::from(&self.operator);
+        self.op_send(self.op_req(&signer, path, None)).await
+    }
+
+    pub async fn deposit(&self, player: &str, currency: &str, amount: &str, tx: &str) -> OpReply {
+        self.op_post(
+            "/v1/player/wallet/deposit",
+            &format!(
+                r#"{{"playerExternalId":"{player}","currency":"{currency}","amount":{amount},"transactionId":"{tx}"}}"#
+            ),
+        )
+        .await
+    }
+
+    pub async fn withdraw(&self, player: &str, currency: &str, amount: &str, tx: &str) -> OpReply {
+        self.op_post(
+            "/v1/player/wallet/withdraw",
+            &format!(
+                r#"{{"playerExternalId":"{player}","currency":"{currency}","amount":{amount},"transactionId":"{tx}"}}"#
+            ),
+        )
+        .await
+    }
+
+    pub async fn create_player(&self, player: &str, currency: &str) -> OpReply {
+        self.op_post(
+            "/v1/player/create",
+            &format!(r#"{{"playerExternalId":"{player}","currency":"{currency}"}}"#),
+        )
+        .await
+    }
+
+    /// The wallet of `player` (of the app's operator) in `currency`: balance, journal rows.
+    pub async fn wallet_of(&self, player: &str, currency: &str) -> (Decimal, i64) {
+        self.wallet(&Player {
+            external_id: player.to_string(),
+            currency: Currency::parse(currency).expect("currency"),
+            session: Uuid::nil(),
+        })
+        .await
     }
 }

@@ -5,5 +5,6 @@ mod admin_cli;
 mod bad_input;
 mod concurrency;
 mod helpers;
+mod operator;
 mod out_of_order;
 mod response_codes;

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::{required_text, respond, Call};
 use crate::error::Error;
-use crate::players::RoundFilter;
+use crate::players::{HistoryQuery, RoundFilter};
 use crate::startup::AppState;
 
 const DEFAULT_PAGE: i64 = 20;
@@ -68,11 +68,13 @@ async fn history(
         .history(
             &call.operator.id,
             &external_id,
-            filter,
-            query.from.as_deref(),
-            query.to.as_deref(),
-            limit,
-            query.cursor.as_deref(),
+            &HistoryQuery {
+                filter,
+                from: query.from.as_deref(),
+                to: query.to.as_deref(),
+                limit,
+                cursor: query.cursor.as_deref(),
+            },
         )
         .await?;
     let rounds = page

@@ -79,9 +79,10 @@ async fn launch(
     let language = optional(body.language, "language", "en")?;
     let mode = optional(body.mode, "mode", "real")?;
     let return_url = optional(body.return_url, "returnUrl", "")?;
-    if !return_url.is_empty()
-        && !(return_url.starts_with("https://") || return_url.starts_with("http://"))
-    {
+    let return_url_ok = return_url.is_empty()
+        || return_url.starts_with("https://")
+        || return_url.starts_with("http://");
+    if !return_url_ok {
         return Err(Error::bad_value("returnUrl must be an http(s) URL"));
     }
     let session = state
