@@ -53,17 +53,19 @@ END
 $$;
 
 -- The session a provider call is made on, with its wallet locked. No row when the session
--- does not exist or belongs to another provider.
+-- does not exist or belongs to another provider. A player counts as blocked when the player
+-- or the player's operator is.
 CREATE FUNCTION bet_session_lock(p_provider text, p_session uuid)
 RETURNS TABLE (wallet_id uuid, player_id uuid, balance numeric, session_live boolean,
                player_blocked boolean)
 LANGUAGE sql AS $$
     SELECT w.id, w.player_id, w.balance,
            s.status = 'open' AND s.expires_at > now(),
-           p.status = 'blocked'
+           p.status = 'blocked' OR o.status <> 'active'
       FROM sessions s
       JOIN wallets w ON w.id = s.wallet_id
       JOIN players p ON p.id = s.player_id
+      JOIN counterparties o ON o.id = p.operator_id
      WHERE s.id = p_session AND s.provider_id = p_provider
        FOR UPDATE OF w
 $$;
@@ -306,12 +308,13 @@ $$;
 CREATE FUNCTION session_balance(p_provider text, p_session uuid)
 RETURNS TABLE (status text, balance numeric) LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN NOT (s.status = 'open' AND s.expires_at > now()) THEN 'session_not_found'
-                WHEN p.status = 'blocked' THEN 'blocked'
+                WHEN p.status = 'blocked' OR o.status <> 'active' THEN 'blocked'
                 ELSE 'ok' END,
            w.balance
       FROM sessions s
       JOIN wallets w ON w.id = s.wallet_id
       JOIN players p ON p.id = s.player_id
+      JOIN counterparties o ON o.id = p.operator_id
      WHERE s.id = p_session AND s.provider_id = p_provider
 $$;
 

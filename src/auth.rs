@@ -143,6 +143,9 @@ pub struct Authenticator {
     pool: Pool,
     counterparties: Cache<String, Arc<Counterparty>>,
     nonces: NonceStore,
+    /// Request ids live in memory: a request stamped before this process started may have
+    /// been seen by the previous one, so it is refused as a possible replay.
+    started_ms: u64,
 }
 
 impl Authenticator {
@@ -156,6 +159,7 @@ impl Authenticator {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             nonces: NonceStore::new(NONCE_MEMORY),
+            started_ms: now_ms(),
         }
     }
 
@@ -175,6 +179,9 @@ impl Authenticator {
         let stamped_ms: u64 = timestamp.parse().map_err(|_| AuthFailure::BadTimestamp)?;
         if now_ms().abs_diff(stamped_ms) > TIMESTAMP_WINDOW_MS {
             return Err(AuthFailure::Expired.into());
+        }
+        if stamped_ms < self.started_ms {
+            return Err(AuthFailure::BeforeStart.into());
         }
         let nonce = parse_request_id(request_id)?;
         if sign.len() != 64 {

@@ -145,7 +145,7 @@ enum WalletVerb {
         external_id: String,
         #[arg(long)]
         currency: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         #[arg(long)]
         reference: String,
@@ -167,7 +167,7 @@ enum SessionVerb {
         #[arg(long)]
         game: String,
         /// Lifetime in minutes (default: CROUPIER_SESSION_TTL_MINUTES).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         ttl_minutes: Option<u32>,
     },
     /// Closes a session: no more bets on it.
@@ -178,7 +178,10 @@ enum SessionVerb {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let default_level = match cli.command {
         Command::Serve => "info",
         _ => "warn",
@@ -213,6 +216,35 @@ pub fn main() -> ExitCode {
             eprintln!("croupier: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Help and version print as usual; a usage error of an admin verb is one JSON object on
+/// stdout like every other admin failure (the usage goes to stderr).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let is_admin = std::env::args().any(|a| a == "admin");
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ if is_admin => {
+            // The message without the usage block that follows it.
+            let detail = e.to_string();
+            let message: Vec<&str> = detail
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            println!(
+                "{}",
+                json!({ "error": message.trim_start_matches("error: ") })
+            );
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        _ => e.exit(),
     }
 }
 

@@ -59,6 +59,7 @@ impl Application {
             App::new()
                 .app_data(shared.clone())
                 .configure(crate::api::configure)
+                .default_service(web::to(crate::api::no_such_endpoint))
         })
         .workers(workers.max(1))
         .backlog(4096)

@@ -26,6 +26,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     operator::configure(cfg);
 }
 
+/// Any other path or method: 404 with a JSON body naming the problem.
+pub async fn no_such_endpoint(req: HttpRequest) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::NotFound()
+        .content_type("application/json")
+        .body(
+            serde_json::json!({
+                "message": format!("no such endpoint: {} {}", req.method(), req.path())
+            })
+            .to_string(),
+        )
+}
+
 /// Reads the body and authenticates the caller as `role` over its raw bytes. Nothing is
 /// parsed before the signature is verified.
 pub async fn authenticated(

@@ -91,6 +91,30 @@ async fn an_operator_onboards_everything_without_sql_and_the_books_reconcile() {
         ],
     );
     assert!(!success && json["error"].is_string(), "{json}");
+    // Usage errors are JSON too.
+    let (success, json) = croupier(&url, &["admin", "provider", "add"]);
+    assert!(!success, "{json}");
+    assert!(json["error"].as_str().unwrap().contains("--name"), "{json}");
+    let (success, json) = croupier(
+        &url,
+        &[
+            "admin",
+            "wallet",
+            "credit",
+            "--operator",
+            &oid,
+            "--external-id",
+            "p1",
+            "--currency",
+            "USD",
+            "--amount",
+            "-5",
+            "--reference",
+            "ref-3",
+        ],
+    );
+    assert!(!success);
+    assert_eq!(json["error"], "amount is negative");
 
     let session = ok(
         &url,

@@ -174,6 +174,22 @@ async fn a_blocked_player_or_a_disabled_provider_is_7() {
 }
 
 #[tokio::test]
+async fn the_players_of_a_disabled_operator_cannot_bet() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    app.pay_in(&p, "before", "10").await.expect(1, 200);
+    app.admin
+        .counterparty_set_status(&app.operator.id, false)
+        .await
+        .unwrap();
+    app.pay_in(&p, "b1", "1").await.expect(7, 402);
+    app.balance(&p).await.expect(7, 402);
+    // Wins owed still land.
+    app.pay_out(&p, "before", "5").await.expect(1, 200);
+    assert_eq!(app.wallet(&p).await, (dec("95"), 3));
+}
+
+#[tokio::test]
 async fn a_bad_signature_is_8_with_http_401() {
     let app = spawn_app().await;
     let p = app.player("USD", "100").await;
@@ -204,4 +220,22 @@ async fn an_unreachable_database_is_99_and_retryable() {
     let r = app.pay_in(&p, "b2", "1").await;
     assert_eq!(r.code(), 99, "{}", r.body);
     assert!(r.status == 503 || r.status == 500, "{}", r.status);
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_is_a_json_404() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "1").await;
+    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    r.path = format!("/v1/sessions/{}/bets/pay-sideways", p.session);
+    let reply = app.send(r).await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("pay-sideways"));
+    let mut r = app.req(p.session, "balance", None);
+    r.method = reqwest::Method::DELETE;
+    assert_eq!(app.send(r).await.status, 404);
+    assert_eq!(app.wallet(&p).await, (dec("1"), 1));
 }

@@ -70,9 +70,12 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
             | AuthFailure::BadSignFormat
             | AuthFailure::BadSignature,
         ) => (code::INVALID_KEY, refused),
-        Error::Auth(AuthFailure::BadTimestamp | AuthFailure::Expired | AuthFailure::Replayed) => {
-            (code::EXPIRED, refused)
-        }
+        Error::Auth(
+            AuthFailure::BadTimestamp
+            | AuthFailure::Expired
+            | AuthFailure::Replayed
+            | AuthFailure::BeforeStart,
+        ) => (code::EXPIRED, refused),
         Error::Auth(AuthFailure::UnknownCounterparty) | Error::CounterpartyDisabled => {
             (code::INVALID_AGENT, refused)
         }
