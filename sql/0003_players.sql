@@ -7,3 +7,10 @@ CREATE FUNCTION parse_time(p text) RETURNS timestamptz LANGUAGE sql STABLE AS $$
                 THEN timestamptz 'epoch' + p::bigint * interval '1 millisecond'
                 ELSE p::timestamptz END
 $$;
+
+-- The session id of load-test player n of a provider (see `croupier admin` load players):
+-- deterministic, so a pgbench script reaches the same sessions as the HTTP load generator.
+CREATE FUNCTION load_session_id(p_provider text, n integer) RETURNS uuid
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT md5('load-session:' || p_provider || ':' || n)::uuid
+$$;

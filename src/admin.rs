@@ -206,6 +206,73 @@ impl Admin {
         Ok(())
     }
 
+    /// Creates `count` players of `operator` (external ids `load-1` … `load-N`) with wallets
+    /// in `currency` funded with `funds` each (through the ledger, journaled) and an open
+    /// session of `provider` each, in a few set-based statements. For load tests and
+    /// benchmarks. Session ids are `load_session_id(provider, n)`, so a pgbench script can
+    /// name a player's session without a lookup. Returns them in player order.
+    pub async fn load_players(
+        &self,
+        operator: &str,
+        provider: &str,
+        count: i32,
+        funds: Amount,
+    ) -> Result<Vec<Uuid>, Error> {
+        if !(1..=10_000_000).contains(&count) {
+            return Err(Error::bad_value("count must be 1 to 10,000,000"));
+        }
+        let currency = funds.currency().code();
+        let funds = funds.value();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO players (id, operator_id, external_id)
+             SELECT gen_random_uuid(), $1, 'load-' || n FROM generate_series(1, $2) n
+             ON CONFLICT ON CONSTRAINT players_operator_external_unique DO NOTHING",
+            &[&operator, &count],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO wallets (id, player_id, currency)
+             SELECT gen_random_uuid(), p.id, $3 FROM players p
+              WHERE p.operator_id = $1 AND p.external_id = ANY
+                    (SELECT 'load-' || n FROM generate_series(1, $2) n)
+             ON CONFLICT ON CONSTRAINT wallets_player_currency_unique DO NOTHING",
+            &[&operator, &count, &currency],
+        )
+        .await?;
+        tx.execute(
+            "SELECT count(*) FROM generate_series(1, $2) n,
+                    LATERAL transfer('deposit', $1, 'load-' || n, $3, $4,
+                                     'load-funding-' || n || '-' || $5::text,
+                                     gen_random_uuid(), gen_random_uuid())",
+            &[
+                &operator,
+                &count,
+                &currency,
+                &funds,
+                &Uuid::now_v7().to_string(),
+            ],
+        )
+        .await?;
+        let rows = tx
+            .query(
+                "INSERT INTO sessions (id, player_id, wallet_id, provider_id, game_id, expires_at)
+                 SELECT load_session_id($3, n), p.id, w.id, $3, 'load-game', now() + interval '7 days'
+                   FROM generate_series(1, $2) n
+                   JOIN players p ON p.operator_id = $1 AND p.external_id = 'load-' || n
+                   JOIN wallets w ON w.player_id = p.id AND w.currency = $4
+                 ORDER BY n
+                 RETURNING id",
+                &[&operator, &count, &provider, &currency],
+            )
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(Error::from))
+            .collect()
+    }
+
     /// Proves the books balance (see `ledger::reconcile`).
     pub async fn reconcile(&self) -> anyhow::Result<crate::ledger::reconcile::Report> {
         let mut client = self.pool.get().await?;

@@ -320,12 +320,15 @@ async fn load_demo_fixtures(db: &Database) -> anyhow::Result<()> {
 const DEMO_PROVIDER: &str = "933a215f-a9e6-4f88-9d91-52a87cd50499";
 const DEMO_SECRET: &str = "demo-provider-secret";
 const DEMO_SESSION: &str = "01900000-0000-7000-8000-0000000000a1";
+const DEMO_OPERATOR: &str = "5c2f4b1e-8d3a-4c6f-9e7b-1a2b3c4d5e6f";
+const DEMO_OPERATOR_SECRET: &str = "demo-operator-secret";
 
 /// Prints a signed PayIn ready to paste (it signs at paste time, so it never expires).
 fn print_demo_request(listen: &str) {
     println!(
         r#"
-Demo provider {DEMO_PROVIDER}, session {DEMO_SESSION} (player alice, USD 1000).
+Demo operator {DEMO_OPERATOR} (secret {DEMO_OPERATOR_SECRET}), players alice (USD 1000), bob (EUR 500).
+Demo provider {DEMO_PROVIDER}, session {DEMO_SESSION} (player alice, USD).
 A signed PayIn of 1.50, ready to paste (needs curl and openssl):
 
 CP={DEMO_PROVIDER}; SECRET={DEMO_SECRET}; SESSION={DEMO_SESSION}

@@ -43,7 +43,7 @@ pub enum Error {
     /// Well-formed but not acceptable (out of range, unknown reference, wrong length).
     #[error("bad value: {0}")]
     BadValue(String),
-    #[error("bad amount: {0}")]
+    #[error("{0}")]
     Amount(#[from] MoneyError),
     #[error("insufficient funds")]
     InsufficientFunds,

@@ -459,14 +459,51 @@ fn check_external_id(external_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A time bound: epoch milliseconds or RFC 3339, read by PostgreSQL (`parse_time`).
+/// A time bound: epoch milliseconds (`1719766120806`) or an RFC 3339 time with its offset
+/// (`2026-11-21T10:00:00Z`, `2026-11-21T10:00:00.5+02:00`); PostgreSQL reads it
+/// (`parse_time`). Anything else is refused rather than guessed at.
 fn time_bound(text: &str) -> Result<String, Error> {
-    if text.is_empty() || text.len() > 64 {
-        return Err(Error::bad_value(
-            "from and to are RFC 3339 times or epoch milliseconds",
-        ));
+    let millis = !text.is_empty() && text.len() <= 15 && text.bytes().all(|b| b.is_ascii_digit());
+    if millis || is_rfc3339(text) {
+        return Ok(text.to_string());
     }
-    Ok(text.to_string())
+    Err(Error::bad_value(
+        "from and to are epoch milliseconds or RFC 3339 times with an offset",
+    ))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, shape only (PostgreSQL checks the values).
+fn is_rfc3339(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(digits(0..4) && at(4, b"-") && digits(5..7) && at(7, b"-") && digits(8..10))
+        || !(at(10, b"Tt") && digits(11..13) && at(13, b":") && digits(14..16))
+        || !(at(16, b":") && digits(17..19))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b".") {
+        i += 1;
+        let start = i;
+        while at(i, b"0123456789") {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            digits(i + 1..i + 3) && at(i + 3, b":") && digits(i + 4..i + 6) && i + 6 == b.len()
+        }
+        _ => false,
+    }
 }
 
 /// Where a history page ends: the last round's sort key. Opaque to callers (hex of JSON).
@@ -520,6 +557,35 @@ mod tests {
         assert!(check_launch_template(template).is_ok());
         assert!(check_launch_template("ftp://x/{sessionId}").is_err());
         assert!(check_launch_template("https://x/no-session").is_err());
+    }
+
+    #[test]
+    fn time_bounds_are_epoch_millis_or_rfc3339_with_offset() {
+        for ok in [
+            "1719766120806",
+            "0",
+            "2026-11-21T10:00:00Z",
+            "2026-11-21T10:00:00.123456+02:00",
+            "2026-11-21t10:00:00z",
+        ] {
+            assert!(time_bound(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "infinity",
+            "epoch",
+            "2026-11-21",
+            "2026-11-21 10:00",
+            "2026-11-21T10:00:00",
+            "2026-11-21T10:00:00.Z",
+            "2026-11-21T10:00:00+0200",
+            "-5",
+            "1e12",
+            "99999999999999999999",
+        ] {
+            assert!(time_bound(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

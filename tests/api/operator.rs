@@ -221,6 +221,22 @@ async fn every_code_of_the_table_and_nothing_moves_on_refusal() {
     )
     .await
     .expect(4);
+    app.op_post(
+        deposit,
+        r#"{"playerExternalId":7,"currency":"USD","amount":1,"transactionId":"t1"}"#,
+    )
+    .await
+    .expect(4);
+    app.op_post(
+        deposit,
+        r#"{"playerExternalId":"bob","currency":"USD","amount":1,"transactionId":9}"#,
+    )
+    .await
+    .expect(4);
+    app.op_post(deposit, r#"[1,2]"#).await.expect(4);
+    let mut r = app.op_req(&me, deposit, Some(body));
+    r.timestamp = "abc".into();
+    app.op_send(r).await.expect(3);
 
     // 5: expired request (old, future, replayed).
     for offset in [-31_000i64, 31_000] {
@@ -278,10 +294,12 @@ async fn every_code_of_the_table_and_nothing_moves_on_refusal() {
     let r = app.op_req(&Signer::from(&app.provider), deposit, Some(body));
     app.op_send(r).await.expect(101);
 
-    // 102: insufficient balance.
-    app.withdraw("bob", "USD", "100.01", "t-short")
-        .await
-        .expect(102);
+    // 102: insufficient balance (also: a player with nothing to bet cannot enter a game).
+    let short = app.withdraw("bob", "USD", "100.01", "t-short").await;
+    short.expect(102);
+    assert_eq!(short.json["message"], "insufficient balance");
+    app.create_player("broke", "USD").await.expect(0);
+    launch(&app, "broke", "USD").await.expect(102);
 
     // 103: integration failure (a provider with no launch URL).
     let bare = app.admin.provider_add("No URL Games", true).await.unwrap();
@@ -506,6 +524,14 @@ async fn history_pages_miss_and_repeat_nothing_while_bets_arrive() {
     ))
     .await
     .expect(100);
+    for bad in ["yesterday", "2026-11-21", "infinity", "1e12"] {
+        app.op_get(&format!(
+            "/v1/player/history?playerExternalId={}&from={bad}",
+            p.external_id
+        ))
+        .await
+        .expect(100);
+    }
     // A time window (epoch milliseconds) that ends before everything is empty.
     let empty = app
         .op_get(&format!(

@@ -4,7 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::create_player::PlayerAnswer;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
 use super::{currency_text, required_text, respond, Call};
 use crate::error::Error;
 use crate::startup::AppState;
@@ -14,6 +17,20 @@ use crate::startup::AppState;
 struct Query {
     player_external_id: Option<String>,
     currency: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    player_external_id: String,
+    player_id: Uuid,
+    currency: &'static str,
+    #[serde(serialize_with = "crate::api::decimal")]
+    balance: Decimal,
+    /// The part of the balance that may be withdrawn.
+    #[serde(serialize_with = "crate::api::decimal")]
+    withdrawable: Decimal,
+    blocked: bool,
 }
 
 pub async fn handle(
@@ -28,7 +45,7 @@ async fn balance(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<PlayerAnswer, Error> {
+) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let query: Query = Call::query(req)?;
     let external_id = required_text(query.player_external_id.as_deref(), "playerExternalId")?;
@@ -37,13 +54,12 @@ async fn balance(
         .players
         .wallet(&call.operator.id, &external_id, currency)
         .await?;
-    Ok(PlayerAnswer {
+    Ok(Answer {
         player_external_id: external_id,
         player_id: wallet.player_id,
         currency: wallet.currency.code(),
         balance: wallet.balance,
         withdrawable: wallet.withdrawable(),
         blocked: wallet.blocked,
-        created: false,
     })
 }

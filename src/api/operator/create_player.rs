@@ -22,16 +22,16 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PlayerAnswer {
-    pub player_external_id: String,
-    pub player_id: Uuid,
-    pub currency: &'static str,
+struct PlayerAnswer {
+    player_external_id: String,
+    player_id: Uuid,
+    currency: &'static str,
     #[serde(serialize_with = "crate::api::decimal")]
-    pub balance: Decimal,
+    balance: Decimal,
     #[serde(serialize_with = "crate::api::decimal")]
-    pub withdrawable: Decimal,
-    pub blocked: bool,
-    pub created: bool,
+    withdrawable: Decimal,
+    blocked: bool,
+    created: bool,
 }
 
 pub async fn handle(

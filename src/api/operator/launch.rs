@@ -1,8 +1,8 @@
 //! Launch: `POST /v1/game/launch`
 //! `{playerExternalId, currency, providerId, gameId, language?, returnUrl?, mode?}` → opens a
 //! game session for the player on the provider's game and answers `sessionId` and the game
-//! URL, built from the provider's launch URL template. A blocked player gets 9; a provider
-//! with no launch URL set up, 103.
+//! URL, built from the provider's launch URL template. A blocked player gets 9, a player with
+//! a zero balance 102, a provider with no launch URL set up 103.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,14 @@ async fn launch(
         || return_url.starts_with("http://");
     if !return_url_ok {
         return Err(Error::bad_value("returnUrl must be an http(s) URL"));
+    }
+    // A player with nothing to bet cannot enter a game.
+    let wallet = state
+        .players
+        .wallet(&call.operator.id, &external_id, Some(currency))
+        .await?;
+    if wallet.balance.is_zero() {
+        return Err(Error::InsufficientFunds);
     }
     let session = state
         .players

@@ -66,16 +66,14 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
     match e {
         Error::Auth(
             AuthFailure::MissingHeader(_)
+            | AuthFailure::BadTimestamp
             | AuthFailure::BadRequestId
             | AuthFailure::BadSignFormat
             | AuthFailure::BadSignature,
         ) => (code::INVALID_KEY, refused),
-        Error::Auth(
-            AuthFailure::BadTimestamp
-            | AuthFailure::Expired
-            | AuthFailure::Replayed
-            | AuthFailure::BeforeStart,
-        ) => (code::EXPIRED, refused),
+        Error::Auth(AuthFailure::Expired | AuthFailure::Replayed | AuthFailure::BeforeStart) => {
+            (code::EXPIRED, refused)
+        }
         Error::Auth(AuthFailure::UnknownCounterparty) | Error::CounterpartyDisabled => {
             (code::INVALID_AGENT, refused)
         }
@@ -96,6 +94,24 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         Error::Unavailable(_) | Error::Internal(_) => {
             (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR)
         }
+    }
+}
+
+/// The seed 002 message of each code.
+fn code_message(code: u16) -> &'static str {
+    match code {
+        code::SUCCESS => "successful request",
+        code::MISSING_DATA => "missing data",
+        code::INVALID_KEY => "invalid key",
+        code::DATA_FORMAT => "data format error",
+        code::EXPIRED => "expired request",
+        code::INVALID_AGENT => "invalid agent",
+        code::BLOCKED_USER => "blocked user",
+        code::DATA_VALUE => "data value error",
+        code::PERMISSION_DENIED => "permission denied",
+        code::INSUFFICIENT_BALANCE => "insufficient balance",
+        code::INTEGRATION_FAILURE => "integration failure",
+        _ => "error occurred",
     }
 }
 
@@ -123,19 +139,25 @@ fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpRe
                 .get(HEADER_REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            let message = match &e {
+            let detail = match &e {
                 Error::Internal(source) | Error::Unavailable(source) => {
                     tracing::error!(request_id, path = req.path(), error = %e, source = %format!("{source:#}"), "operator call failed");
-                    e.to_string()
+                    None
                 }
+                // Which of these it was is for our log, not for the caller.
                 Error::Auth(AuthFailure::UnknownCounterparty | AuthFailure::BadSignature) => {
                     tracing::warn!(request_id, path = req.path(), error = %e, "operator call refused");
-                    "authentication failed".to_string()
+                    None
                 }
+                Error::InsufficientFunds | Error::PlayerBlocked => None,
                 _ => {
                     tracing::debug!(request_id, path = req.path(), error = %e, "operator call refused");
-                    e.to_string()
+                    Some(e.to_string())
                 }
+            };
+            let message = match detail {
+                Some(detail) => format!("{}: {detail}", code_message(code)),
+                None => code_message(code).to_string(),
             };
             serde_json::to_vec(&Envelope::<()> {
                 code,
@@ -178,6 +200,9 @@ impl Call {
     /// The JSON body as `T` (whose fields are `Option<&RawValue>`, checked one by one with
     /// the helpers below so that missing, ill-typed and bad values get their own codes).
     fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
+        if !self.body.trim_ascii_start().starts_with(b"{") {
+            return Err(Error::bad_format("the body must be a JSON object"));
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             if e.classify() == serde_json::error::Category::Data {
                 Error::bad_format(format!("invalid body: {e}"))
@@ -208,8 +233,9 @@ fn required_text(value: Option<&str>, field: &str) -> Result<String, Error> {
     }
 }
 
+/// An id: a JSON string of 1 to 128 printable characters.
 fn id(value: Option<&RawValue>, field: &str) -> Result<String, Error> {
-    let text = crate::api::id_text(required(value, field)?, field)?;
+    let text = string(required(value, field)?, field)?;
     if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
         return Err(Error::bad_value(format!(
             "{field} must be 1 to 128 printable characters"

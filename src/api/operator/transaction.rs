@@ -19,8 +19,7 @@ struct Answer {
     r#type: &'static str,
     /// `completed` or `refused`.
     status: &'static str,
-    /// For a refused transfer: the code it was refused with.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For a refused transfer, the code it was refused with; null when completed.
     refusal_code: Option<u16>,
     player_external_id: String,
     currency: String,

@@ -1,0 +1,48 @@
+//! After a run: the books must balance. Every bet the server acknowledged as applied is in
+//! the journal, and `reconcile` (every wallet equals its journal, every bet's legs match its
+//! state, so nothing was applied twice) passes.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Books {
+    pub acknowledged_bets: usize,
+    pub missing_from_journal: i64,
+    pub reconcile_ok: bool,
+    pub wallet_mismatches: usize,
+    pub bet_mismatches: usize,
+}
+
+impl Books {
+    pub fn ok(&self) -> bool {
+        self.missing_from_journal == 0 && self.reconcile_ok
+    }
+}
+
+pub async fn verify(
+    database_url: &str,
+    provider_id: &str,
+    moved: &[String],
+) -> anyhow::Result<Books> {
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let missing: i64 = client
+        .query_one(
+            "SELECT count(*) FROM unnest($2::text[]) AS b(id)
+              WHERE NOT EXISTS (SELECT 1 FROM journal j
+                                 WHERE j.provider_id = $1 AND j.bet_id = b.id)",
+            &[&provider_id, &moved],
+        )
+        .await?
+        .try_get(0)?;
+    let report = croupier::ledger::reconcile::run(&mut client).await?;
+    Ok(Books {
+        acknowledged_bets: moved.len(),
+        missing_from_journal: missing,
+        reconcile_ok: report.ok,
+        wallet_mismatches: report.wallet_mismatches.len(),
+        bet_mismatches: report.bet_mismatches.len(),
+    })
+}

@@ -1,0 +1,55 @@
+//! Load generator for croupier's provider bet API, and the side-by-side benchmark.
+//!
+//! - `client`: one keep-alive connection sending signed calls;
+//! - `scenario`: what a virtual game provider sends and expects;
+//! - `run`: closed and open loop engines with coordinated-omission-corrected latency;
+//! - `books`: the after-run check that every acknowledged bet is journaled and reconciles;
+//! - `bench`: pgbench on the ledger's own SQL versus the server over HTTP, in one run;
+//! - `report`: summary lines, JSON and the latency-versus-throughput chart.
+
+pub mod bench;
+pub mod books;
+pub mod client;
+pub mod report;
+pub mod run;
+pub mod scenario;
+
+use croupier::admin::Admin;
+use croupier::money::{Amount, Currency};
+
+use crate::client::Signer;
+
+/// A provider and its funded players with open sessions, made through the admin functions.
+pub struct Fixture {
+    pub provider: Signer,
+    pub sessions: Vec<String>,
+}
+
+/// Creates a provider, an operator and `players` players with `funds` USD each.
+pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
+    let pool = croupier::db::pool(database_url, 2)?;
+    {
+        let (mut client, connection) =
+            tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        croupier::db::migrate::run(&mut client).await?;
+    }
+    let admin = Admin::new(pool.clone());
+    let provider = admin.provider_add("loadtest provider", true).await?;
+    let operator = admin.operator_add("loadtest operator").await?;
+    let funds = Amount::parse(funds, Currency::parse("USD")?)?;
+    let sessions = admin
+        .load_players(&operator.id, &provider.id, players, funds)
+        .await?
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect();
+    pool.close();
+    Ok(Fixture {
+        provider: Signer {
+            id: provider.id,
+            secret: provider.secret,
+        },
+        sessions,
+    })
+}

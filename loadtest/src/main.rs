@@ -1,0 +1,240 @@
+//! `loadtest run`: drive a running croupier server like game providers do, then check the
+//! books. `loadtest bench`: the side-by-side benchmark against pgbench.
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use loadtest::bench::{self, BenchConfig};
+use loadtest::report::{self, Series};
+use loadtest::run::{self, RunConfig};
+use loadtest::scenario::{Distribution, Players, Scenario};
+
+#[derive(Parser)]
+#[command(
+    name = "loadtest",
+    about = "Load generator for croupier's provider bet API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drives a running server (it must use DATABASE_URL too): creates its own provider,
+    /// players and sessions, runs the scenario, prints and writes a summary, checks the books.
+    Run(RunArgs),
+    /// The side-by-side benchmark: its own durable PostgreSQL cluster, pgbench on the
+    /// ledger's SQL, and the server binary over HTTP, unbatched and batched.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The database the server uses (for the fixture and the books check).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    #[arg(long, value_enum, default_value = "mixed")]
+    scenario: Scenario,
+    /// Players (the hot scenario uses 10).
+    #[arg(long, default_value_t = 100_000)]
+    players: i32,
+    #[arg(long, value_enum, default_value = "uniform")]
+    distribution: Distribution,
+    /// Connections (virtual providers).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Measured seconds (after the warmup).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Open loop at these rates (calls/s, comma-separated), one run each; closed loop if unset.
+    #[arg(long, value_delimiter = ',')]
+    rate: Vec<f64>,
+    /// Summary JSON.
+    #[arg(long, default_value = "target/loadtest/summary.json")]
+    out: PathBuf,
+    /// Latency-versus-throughput chart (SVG).
+    #[arg(long, default_value = "target/loadtest/latency.svg")]
+    chart: PathBuf,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Where the cluster, logs, JSON and chart go.
+    #[arg(long, default_value = "target/bench")]
+    out_dir: PathBuf,
+    /// The croupier binary (default: beside this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    #[arg(long, default_value_t = 100_000)]
+    players: i32,
+    #[arg(long, default_value_t = 8)]
+    seconds: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    concurrency: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
+    batched_concurrency: Vec<usize>,
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run_command(args).await,
+        Command::Bench(args) => bench_command(args).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let host = args
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let addr = host
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))?;
+    let players = if args.scenario == Scenario::Hot {
+        10
+    } else {
+        args.players
+    };
+    eprintln!("creating {players} funded players with open sessions …");
+    let fixture = loadtest::seed(&args.database_url, players, "1000000000").await?;
+    let provider_id = fixture.provider.id.clone();
+    let config = RunConfig {
+        addr,
+        signer: fixture.provider,
+        players: Arc::new(Players::new(fixture.sessions, args.distribution)?),
+        scenario: args.scenario,
+        connections: args.connections,
+        duration: Duration::from_secs_f64(args.seconds),
+        warmup: Duration::from_secs_f64(args.warmup),
+        rate: None,
+        progress: !args.quiet,
+    };
+    let rates: Vec<Option<f64>> = if args.rate.is_empty() {
+        vec![None]
+    } else {
+        args.rate.iter().map(|r| Some(*r)).collect()
+    };
+    let mut summaries = Vec::new();
+    let mut moved = Vec::new();
+    for rate in rates {
+        let mut summary = run::run(RunConfig {
+            rate,
+            ..config.clone()
+        })
+        .await?;
+        report::print(&format!("{:?}", args.scenario).to_lowercase(), &summary);
+        moved.append(&mut summary.moved_bets);
+        summaries.push(summary);
+    }
+    let books = loadtest::books::verify(&args.database_url, &provider_id, &moved).await?;
+    println!(
+        "books: {} acknowledged bets, {} missing from the journal, reconcile {}",
+        books.acknowledged_bets,
+        books.missing_from_journal,
+        if books.reconcile_ok { "ok" } else { "FAILED" }
+    );
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(
+        &args.out,
+        serde_json::to_string_pretty(&serde_json::json!({ "runs": summaries, "books": books }))?,
+    )?;
+    if let Some(dir) = args.chart.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let points = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.throughput_rps,
+                s.latency.p50_us as f64 / 1000.0,
+                s.latency.p99_us as f64 / 1000.0,
+            )
+        })
+        .collect();
+    report::chart(
+        &args.chart,
+        &format!("croupier {:?} scenario", args.scenario).to_lowercase(),
+        &[Series {
+            name: "server",
+            points,
+        }],
+    )?;
+    println!(
+        "summary: {}  chart: {}",
+        args.out.display(),
+        args.chart.display()
+    );
+    let unexpected: u64 = summaries.iter().map(|s| s.unexpected).sum();
+    Ok(if books.ok() && unexpected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let server_bin = match args.server_bin {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("no folder for the loadtest binary"))?
+            .join("croupier"),
+    };
+    let config = BenchConfig {
+        out_dir: args.out_dir,
+        server_bin,
+        players: args.players,
+        hot_players: 10,
+        seconds: args.seconds,
+        warmup: args.warmup,
+        runs: args.runs,
+        concurrency: args.concurrency,
+        batched_concurrency: args.batched_concurrency,
+        workers: args.workers,
+        pool_size: args.pool_size,
+    };
+    let results = bench::bench(config.clone()).await?;
+    let json = bench::summarize(&config, &results)?;
+    let path = config.out_dir.join("bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+    println!("results: {}", path.display());
+    Ok(if results.unexpected_answers == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
