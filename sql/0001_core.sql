@@ -1,6 +1,12 @@
 -- 0001: the core ledger tables.
 --
--- Money is `numeric` (exact). Every hot table carries `player_id` so that, past one primary,
+-- Money is `numeric` (exact).
+--
+-- CHECK constraints on hot tables: PostgreSQL rebuilds every CHECK expression of a table from
+-- its stored text at each INSERT or UPDATE statement, so the tables a bet writes (wallets,
+-- bets, journal) carry one CHECK each, the money rule (nothing below zero). Their other
+-- rules (known states and kinds, id lengths, references) are kept by the only code that
+-- writes them, the ledger functions, and verified by `reconcile`. Every hot table carries `player_id` so that, past one primary,
 -- the schema can be distributed by player (Citus) with every hot-path statement touching one
 -- player's rows. Ids are UUIDv7 made by the application or the caller's own key: no sequence
 -- on the hot path.
@@ -56,9 +62,8 @@ CREATE TABLE wallets (
     CONSTRAINT wallets_pkey PRIMARY KEY (id),
     CONSTRAINT wallets_player_fkey FOREIGN KEY (player_id) REFERENCES players (id),
     CONSTRAINT wallets_player_currency_unique UNIQUE (player_id, currency),
-    CONSTRAINT wallets_balance_nonnegative CHECK (balance >= 0),
-    CONSTRAINT wallets_locked_nonnegative CHECK (locked >= 0),
-    CONSTRAINT wallets_currency_shape CHECK (currency ~ '^[A-Z]{3,5}$')
+    -- The one CHECK on this hot table (see "CHECK constraints on hot tables" above).
+    CONSTRAINT wallets_balance_nonnegative CHECK (balance >= 0 AND locked >= 0)
 );
 
 -- A game session: opened for one provider, on one player's wallet, for one game.
@@ -83,9 +88,12 @@ CREATE INDEX sessions_player_idx ON sessions (player_id);
 -- `kind` and `fingerprint` describe the first call that created it, so a repeat can be told
 -- apart from a conflicting reuse of the same id.
 --
--- No foreign key to counterparties or sessions here: every bet would take a KEY SHARE lock on
--- its provider's single row, and thousands of concurrent bets sharing one parent row turn
--- into multixact contention. The wallet is already locked by the bet itself.
+-- No foreign keys on the hot tables (bets, journal): a foreign key to counterparties would
+-- make every bet take a KEY SHARE lock on its provider's single row (thousands of concurrent
+-- bets sharing one parent row turn into multixact contention), and each foreign key costs a
+-- query per inserted row. The only writers are the ledger functions, which take the wallet
+-- (and so player and session) from the row they have just locked; `reconcile` checks that
+-- every journal row and bet names an existing wallet.
 CREATE TABLE bets (
     provider_id  text        NOT NULL,
     bet_id       text        NOT NULL,
@@ -105,13 +113,9 @@ CREATE TABLE bets (
     settled_at   timestamptz,
     refunded_at  timestamptz,
     CONSTRAINT bets_pkey PRIMARY KEY (provider_id, bet_id),
-    CONSTRAINT bets_wallet_fkey FOREIGN KEY (wallet_id) REFERENCES wallets (id),
-    CONSTRAINT bets_kind_known CHECK (kind IN ('pay_in', 'pay_in_out', 'pay_out', 'refund')),
-    CONSTRAINT bets_state_known CHECK (state IN ('open', 'settled', 'refunded', 'tombstone')),
-    CONSTRAINT bets_stake_nonnegative CHECK (stake >= 0),
-    CONSTRAINT bets_win_nonnegative CHECK (win IS NULL OR win >= 0),
-    CONSTRAINT bets_bet_id_length CHECK (length(bet_id) BETWEEN 1 AND 128),
-    CONSTRAINT bets_round_id_length CHECK (round_id IS NULL OR length(round_id) <= 128)
+    -- kind: pay_in | pay_in_out | pay_out | refund; state: open | settled | refunded |
+    -- tombstone (written only by the ledger functions; `reconcile` flags anything else).
+    CONSTRAINT bets_amounts_nonnegative CHECK (stake >= 0 AND (win IS NULL OR win >= 0))
 );
 CREATE INDEX bets_player_created_idx ON bets (player_id, created_at);
 
@@ -158,13 +162,11 @@ CREATE TABLE journal (
     transfer_id    uuid,
     created_at     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT journal_pkey PRIMARY KEY (id),
-    CONSTRAINT journal_wallet_fkey FOREIGN KEY (wallet_id) REFERENCES wallets (id),
     CONSTRAINT journal_wallet_seq_unique UNIQUE (wallet_id, seq),
-    CONSTRAINT journal_kind_known CHECK (kind IN
-        ('bet', 'win', 'refund', 'win_reversal', 'deposit', 'withdrawal')),
-    CONSTRAINT journal_balance_after_nonnegative CHECK (balance_after >= 0),
-    CONSTRAINT journal_has_reference CHECK
-        ((provider_id IS NOT NULL AND bet_id IS NOT NULL) OR transfer_id IS NOT NULL)
+    -- kind: bet | win | refund | win_reversal | deposit | withdrawal, with a bet reference
+    -- (provider_id, bet_id) or a transfer_id (written only by ledger_post; `reconcile` flags
+    -- anything else).
+    CONSTRAINT journal_balance_after_nonnegative CHECK (balance_after >= 0)
 );
 CREATE INDEX journal_bet_idx ON journal (provider_id, bet_id) WHERE bet_id IS NOT NULL;
 

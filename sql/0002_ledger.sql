@@ -19,68 +19,94 @@ CREATE TYPE bet_outcome AS (
     balance    numeric
 );
 
--- Posts journal legs to one wallet: one UPDATE of the wallet, one INSERT of all legs. Each
--- leg's balance_after is the running balance, so a multi-leg call (PayInOut, the refund of a
--- settled bet) reads in the journal exactly as if its legs had been posted one by one.
--- The caller holds the wallet lock and has checked that the balance stays non-negative; the
--- CHECK constraints on wallets and journal are the backstop.
+-- Posts one or two journal legs to a wallet: one UPDATE of the wallet, one INSERT of the
+-- legs. Each leg's balance_after is the running balance, so a two-leg call (PayInOut, the
+-- refund of a settled bet) reads in the journal exactly as if its legs were posted one by
+-- one. The caller holds the wallet lock and has checked that the balance stays non-negative;
+-- the CHECK constraints on wallets and journal are the backstop.
 CREATE FUNCTION ledger_post(
-    p_wallet uuid, p_player uuid, p_ids uuid[], p_kinds text[], p_amounts numeric[],
-    p_provider text, p_bet text, p_transfer uuid
+    p_wallet uuid, p_player uuid, p_provider text, p_bet text, p_transfer uuid,
+    p_id1 uuid, p_kind1 text, p_amount1 numeric,
+    p_id2 uuid DEFAULT NULL, p_kind2 text DEFAULT NULL, p_amount2 numeric DEFAULT NULL
 ) RETURNS numeric LANGUAGE plpgsql AS $$
 DECLARE
-    v_legs    int     := cardinality(p_amounts);
-    v_total   numeric := 0;
     v_balance numeric;
     v_version bigint;
-    v_amount  numeric;
 BEGIN
-    FOREACH v_amount IN ARRAY p_amounts LOOP
-        v_total := v_total + v_amount;
-    END LOOP;
-    UPDATE wallets
-       SET balance = balance + v_total, version = version + v_legs, updated_at = now()
-     WHERE id = p_wallet
-    RETURNING balance, version INTO v_balance, v_version;
-    INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
-                         provider_id, bet_id, transfer_id)
-    SELECT leg.id, p_wallet, p_player, v_version - v_legs + leg.ord, leg.kind, leg.amount,
-           v_balance - v_total + sum(leg.amount) OVER (ORDER BY leg.ord),
-           p_provider, p_bet, p_transfer
-      FROM unnest(p_ids, p_kinds, p_amounts) WITH ORDINALITY AS leg (id, kind, amount, ord);
+    IF p_id2 IS NULL THEN
+        UPDATE wallets SET balance = balance + p_amount1, version = version + 1,
+                           updated_at = now()
+         WHERE id = p_wallet
+        RETURNING balance, version INTO v_balance, v_version;
+        INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
+                             provider_id, bet_id, transfer_id)
+        VALUES (p_id1, p_wallet, p_player, v_version, p_kind1, p_amount1, v_balance,
+                p_provider, p_bet, p_transfer);
+    ELSE
+        UPDATE wallets SET balance = balance + p_amount1 + p_amount2, version = version + 2,
+                           updated_at = now()
+         WHERE id = p_wallet
+        RETURNING balance, version INTO v_balance, v_version;
+        INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
+                             provider_id, bet_id, transfer_id)
+        VALUES (p_id1, p_wallet, p_player, v_version - 1, p_kind1, p_amount1,
+                v_balance - p_amount2, p_provider, p_bet, p_transfer),
+               (p_id2, p_wallet, p_player, v_version, p_kind2, p_amount2, v_balance,
+                p_provider, p_bet, p_transfer);
+    END IF;
     RETURN v_balance;
 END
 $$;
 
--- The session a provider call is made on, with its wallet locked. No row when the session
--- does not exist or belongs to another provider. A player counts as blocked when the player
--- or the player's operator is.
-CREATE FUNCTION bet_session_lock(p_provider text, p_session uuid)
-RETURNS TABLE (wallet_id uuid, player_id uuid, balance numeric, session_live boolean,
-               player_blocked boolean)
-LANGUAGE sql AS $$
-    SELECT w.id, w.player_id, w.balance,
-           s.status = 'open' AND s.expires_at > now(),
-           p.status = 'blocked' OR o.status <> 'active'
-      FROM sessions s
-      JOIN wallets w ON w.id = s.wallet_id
-      JOIN players p ON p.id = s.player_id
-      JOIN counterparties o ON o.id = p.operator_id
-     WHERE s.id = p_session AND s.provider_id = p_provider
-       FOR UPDATE OF w
-$$;
-
 -- What identifies a first call, to tell a repeat (same fingerprint) from a conflicting reuse
 -- of the same betId. Amounts are compared by value: 10.5 and 10.50 are the same bet.
+-- Written with immutable operators only (not concat_ws, which is merely stable) so that the
+-- planner inlines it; a SQL function that is not inlined is parsed again at every call.
 CREATE FUNCTION bet_fingerprint(p_kind text, p_wallet uuid, p_round text, p_stake numeric,
                                 p_win numeric)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT concat_ws('|', p_kind, p_wallet::text, coalesce(p_round, ''),
-                     trim_scale(p_stake)::text, coalesce(trim_scale(p_win)::text, ''))
+    SELECT p_kind || '|' || p_wallet::text || '|' || coalesce(p_round, '') || '|'
+           || trim_scale(p_stake)::text || '|' || coalesce(trim_scale(p_win)::text, '')
+$$;
+
+-- Every ledger function starts the same way: the session the call is made on, joined to its
+-- player and operator, with the wallet row locked (FOR UPDATE OF w). No row when the session
+-- does not exist or belongs to another provider. The query is written out in each function
+-- (plpgsql caches its plan) rather than called as a function of its own, which costs a
+-- function call and a result set per bet.
+--
+--     SELECT w.id AS wallet_id, w.player_id, w.balance,
+--            ss.status = 'open' AND ss.expires_at > now() AS live,
+--            p.status = 'blocked' OR o.status <> 'active' AS blocked
+--       FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
+--       JOIN players p ON p.id = ss.player_id JOIN counterparties o ON o.id = p.operator_id
+--      WHERE ss.id = p_session AND ss.provider_id = p_provider
+--        FOR UPDATE OF w
+
+-- The answer for a betId already recorded, to a call that would place it (PayIn, PayInOut).
+CREATE FUNCTION bet_seen(b bets, p_wallet uuid, p_fingerprint text, p_balance numeric)
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+DECLARE
+    r bet_outcome;
+BEGIN
+    r.status := CASE
+        WHEN b.wallet_id <> p_wallet THEN 'conflict'
+        WHEN b.state IN ('refunded', 'tombstone') THEN 'bet_closed'
+        WHEN b.fingerprint <> p_fingerprint THEN 'conflict'
+        ELSE 'duplicate' END;
+    IF r.status = 'duplicate' THEN
+        r.bet_tx := b.bet_tx;
+        r.win_tx := b.win_tx;
+        r.balance := p_balance;
+    END IF;
+    RETURN r;
+END
 $$;
 
 -- PayIn (p_win NULL) and PayInOut (p_win set): debit the stake, and for PayInOut credit the
--- win in the same step.
+-- win in the same step. The common case (a new bet that may be placed) is four statements:
+-- lock, insert the bet, update the wallet, insert the journal. Only a refused or repeated
+-- call looks further.
 CREATE FUNCTION place_bet(
     p_kind text, p_provider text, p_session uuid, p_bet_id text, p_round text,
     p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid
@@ -91,82 +117,72 @@ DECLARE
     r   bet_outcome;
     fp  text;
 BEGIN
-    SELECT * INTO s FROM bet_session_lock(p_provider, p_session);
+    SELECT w.id AS wallet_id, w.player_id, w.balance,
+           ss.status = 'open' AND ss.expires_at > now() AS live,
+           p.status = 'blocked' OR o.status <> 'active' AS blocked
+      INTO s
+      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
+      JOIN players p ON p.id = ss.player_id JOIN counterparties o ON o.id = p.operator_id
+     WHERE ss.id = p_session AND ss.provider_id = p_provider
+       FOR UPDATE OF w;
     IF NOT FOUND THEN
         r.status := 'session_not_found';
         RETURN r;
     END IF;
     fp := bet_fingerprint(p_kind, s.wallet_id, p_round, p_stake, p_win);
 
+    IF s.live AND NOT s.blocked AND s.balance >= p_stake THEN
+        INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id, kind,
+                          fingerprint, stake, win, state, bet_tx, win_tx, settled_at)
+        VALUES (p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, p_round, p_kind, fp,
+                p_stake, p_win, CASE WHEN p_win IS NULL THEN 'open' ELSE 'settled' END,
+                p_bet_tx, CASE WHEN p_win IS NULL THEN NULL ELSE p_win_tx END,
+                CASE WHEN p_win IS NULL THEN NULL ELSE now() END)
+        ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
+        IF FOUND THEN
+            IF p_win IS NULL THEN
+                r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                                         p_bet_tx, 'bet', -p_stake);
+            ELSE
+                r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                                         p_bet_tx, 'bet', -p_stake, p_win_tx, 'win', p_win);
+                r.win_tx := p_win_tx;
+            END IF;
+            r.status := 'ok';
+            r.bet_tx := p_bet_tx;
+            RETURN r;
+        END IF;
+    END IF;
+
+    -- Not placed: a repeat (answered from the record, even if the session has expired since
+    -- or the money is gone), or a refusal that leaves no trace.
     SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
     IF FOUND THEN
-        -- Seen before: answer from the record, apply nothing.
-        r.status := CASE
-            WHEN b.wallet_id <> s.wallet_id THEN 'conflict'
-            WHEN b.state IN ('refunded', 'tombstone') THEN 'bet_closed'
-            WHEN b.fingerprint <> fp THEN 'conflict'
-            ELSE 'duplicate' END;
-        IF r.status = 'duplicate' THEN
-            r.bet_tx := b.bet_tx;
-            r.win_tx := b.win_tx;
-            r.balance := s.balance;
-        END IF;
-        RETURN r;
+        RETURN bet_seen(b, s.wallet_id, fp, s.balance);
     END IF;
-
-    IF NOT s.session_live THEN
-        r.status := 'session_not_found';
-        RETURN r;
-    END IF;
-    IF s.player_blocked THEN
-        r.status := 'blocked';
-        RETURN r;
-    END IF;
-    IF s.balance < p_stake THEN
-        r.status := 'insufficient_funds';
-        RETURN r;
-    END IF;
-
-    INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id, kind,
-                      fingerprint, stake, win, state, bet_tx, win_tx, settled_at)
-    VALUES (p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, p_round, p_kind, fp,
-            p_stake, p_win, CASE WHEN p_win IS NULL THEN 'open' ELSE 'settled' END,
-            p_bet_tx, CASE WHEN p_win IS NULL THEN NULL ELSE p_win_tx END,
-            CASE WHEN p_win IS NULL THEN NULL ELSE now() END)
-    ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
-    IF NOT FOUND THEN
-        -- The same betId was placed at this moment on another player's wallet.
-        r.status := 'conflict';
-        RETURN r;
-    END IF;
-
-    IF p_win IS NULL THEN
-        r.balance := ledger_post(s.wallet_id, s.player_id, ARRAY[p_bet_tx], ARRAY['bet'],
-                                 ARRAY[-p_stake], p_provider, p_bet_id, NULL);
-    ELSE
-        r.balance := ledger_post(s.wallet_id, s.player_id, ARRAY[p_bet_tx, p_win_tx],
-                                 ARRAY['bet', 'win'], ARRAY[-p_stake, p_win],
-                                 p_provider, p_bet_id, NULL);
-        r.win_tx := p_win_tx;
-    END IF;
-    r.status := 'ok';
-    r.bet_tx := p_bet_tx;
+    r.status := CASE WHEN NOT s.live THEN 'session_not_found'
+                     WHEN s.blocked THEN 'blocked'
+                     ELSE 'insufficient_funds' END;
     RETURN r;
 END
 $$;
 
 CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
                        p_stake numeric, p_bet_tx uuid)
-RETURNS bet_outcome LANGUAGE sql AS $$
-    SELECT place_bet('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
-                     p_bet_tx, NULL)
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN place_bet('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
+                     p_bet_tx, NULL);
+END
 $$;
 
 CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
                            p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid)
-RETURNS bet_outcome LANGUAGE sql AS $$
-    SELECT place_bet('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
-                     p_bet_tx, p_win_tx)
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN place_bet('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
+                     p_bet_tx, p_win_tx);
+END
 $$;
 
 -- PayOut: settle an open bet with its win (0 = lost). For a betId never seen, a standalone
@@ -179,14 +195,38 @@ DECLARE
     b  bets%ROWTYPE;
     r  bet_outcome;
 BEGIN
-    SELECT * INTO s FROM bet_session_lock(p_provider, p_session);
+    SELECT w.id AS wallet_id, w.player_id, w.balance
+      INTO s
+      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
+     WHERE ss.id = p_session AND ss.provider_id = p_provider
+       FOR UPDATE OF w;
     IF NOT FOUND THEN
         r.status := 'session_not_found';
         RETURN r;
     END IF;
 
-    SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
+    -- The common case: the bet is open on this wallet.
+    UPDATE bets SET state = 'settled', win = p_win, win_tx = p_win_tx, settled_at = now()
+     WHERE provider_id = p_provider AND bet_id = p_bet_id
+       AND state = 'open' AND wallet_id = s.wallet_id
+    RETURNING bet_tx INTO r.bet_tx;
     IF NOT FOUND THEN
+        SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
+        IF FOUND THEN
+            IF b.wallet_id <> s.wallet_id THEN
+                r.status := 'conflict';
+            ELSIF b.state IN ('refunded', 'tombstone') THEN
+                r.status := 'bet_closed';
+            ELSIF b.win = p_win THEN
+                r.status := 'duplicate';
+                r.bet_tx := b.bet_tx;
+                r.win_tx := b.win_tx;
+                r.balance := s.balance;
+            ELSE
+                r.status := 'conflict';
+            END IF;
+            RETURN r;
+        END IF;
         IF NOT p_standalone_wins THEN
             r.status := 'bet_not_found';
             RETURN r;
@@ -201,30 +241,10 @@ BEGIN
             r.status := 'conflict';
             RETURN r;
         END IF;
-    ELSIF b.wallet_id <> s.wallet_id THEN
-        r.status := 'conflict';
-        RETURN r;
-    ELSIF b.state IN ('refunded', 'tombstone') THEN
-        r.status := 'bet_closed';
-        RETURN r;
-    ELSIF b.state = 'settled' THEN
-        IF b.win = p_win THEN
-            r.status := 'duplicate';
-            r.bet_tx := b.bet_tx;
-            r.win_tx := b.win_tx;
-            r.balance := s.balance;
-        ELSE
-            r.status := 'conflict';
-        END IF;
-        RETURN r;
-    ELSE
-        UPDATE bets SET state = 'settled', win = p_win, win_tx = p_win_tx, settled_at = now()
-         WHERE provider_id = p_provider AND bet_id = p_bet_id;
-        r.bet_tx := b.bet_tx;
     END IF;
 
-    r.balance := ledger_post(s.wallet_id, s.player_id, ARRAY[p_win_tx], ARRAY['win'],
-                             ARRAY[p_win], p_provider, p_bet_id, NULL);
+    r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                             p_win_tx, 'win', p_win);
     r.status := 'ok';
     r.win_tx := p_win_tx;
     RETURN r;
@@ -246,7 +266,11 @@ DECLARE
     b  bets%ROWTYPE;
     r  bet_outcome;
 BEGIN
-    SELECT * INTO s FROM bet_session_lock(p_provider, p_session);
+    SELECT w.id AS wallet_id, w.player_id, w.balance
+      INTO s
+      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
+     WHERE ss.id = p_session AND ss.provider_id = p_provider
+       FOR UPDATE OF w;
     IF NOT FOUND THEN
         r.status := 'session_not_found';
         RETURN r;
@@ -260,10 +284,12 @@ BEGIN
                 bet_fingerprint('refund', s.wallet_id, NULL, 0, NULL), 0, 'tombstone',
                 p_refund_tx, now())
         ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
-        r.status := CASE WHEN FOUND THEN 'ok' ELSE 'conflict' END;
         IF FOUND THEN
+            r.status := 'ok';
             r.refund_tx := p_refund_tx;
             r.balance := s.balance;
+        ELSE
+            r.status := 'conflict';
         END IF;
         RETURN r;
     END IF;
@@ -282,16 +308,16 @@ BEGIN
     END IF;
 
     IF b.state = 'open' THEN
-        r.balance := ledger_post(s.wallet_id, s.player_id, ARRAY[p_refund_tx], ARRAY['refund'],
-                                 ARRAY[b.stake], p_provider, p_bet_id, NULL);
+        r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                                 p_refund_tx, 'refund', b.stake);
     ELSE
         IF s.balance + b.stake - b.win < 0 THEN
             r.status := 'insufficient_funds';
             RETURN r;
         END IF;
-        r.balance := ledger_post(s.wallet_id, s.player_id, ARRAY[p_refund_tx, p_reversal_tx],
-                                 ARRAY['refund', 'win_reversal'], ARRAY[b.stake, -b.win],
-                                 p_provider, p_bet_id, NULL);
+        r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                                 p_refund_tx, 'refund', b.stake,
+                                 p_reversal_tx, 'win_reversal', -b.win);
     END IF;
     UPDATE bets SET state = 'refunded', refund_tx = p_refund_tx, refunded_at = now()
      WHERE provider_id = p_provider AND bet_id = p_bet_id;
@@ -376,10 +402,43 @@ BEGIN
         RETURN;
     END IF;
 
-    v_balance := ledger_post(w.id, w.player_id, ARRAY[p_journal], ARRAY[p_kind],
-                             ARRAY[CASE WHEN p_kind = 'deposit' THEN p_amount ELSE -p_amount END],
-                             NULL, NULL, p_transfer);
+    v_balance := ledger_post(w.id, w.player_id, NULL, NULL, p_transfer, p_journal, p_kind,
+                             CASE WHEN p_kind = 'deposit' THEN p_amount ELSE -p_amount END);
     UPDATE transfers SET balance_after = v_balance WHERE id = p_transfer;
     RETURN QUERY SELECT 'ok'::text, p_transfer, v_balance, now();
+END
+$$;
+
+-- Group commit: several bet calls in one transaction, in the given order, one outcome per
+-- call (a refusal is an outcome and does not fail its neighbours). Every wallet the batch
+-- touches is locked first, in id order, so two batches never deadlock; the per-call
+-- functions then find their wallet already locked by this transaction.
+CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
+                          p_rounds text[], p_stakes numeric[], p_wins numeric[],
+                          p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[])
+RETURNS SETOF bet_outcome LANGUAGE plpgsql AS $$
+DECLARE
+    r bet_outcome;
+BEGIN
+    PERFORM 1 FROM wallets
+     WHERE id IN (SELECT wallet_id FROM sessions WHERE id = ANY (p_sessions))
+     ORDER BY id
+       FOR UPDATE;
+    FOR i IN 1 .. cardinality(p_ops) LOOP
+        CASE p_ops[i]
+            WHEN 'pay_in' THEN
+                r := pay_in(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
+                            p_stakes[i], p_tx1[i]);
+            WHEN 'pay_in_out' THEN
+                r := pay_in_out(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
+                                p_stakes[i], p_wins[i], p_tx1[i], p_tx2[i]);
+            WHEN 'pay_out' THEN
+                r := pay_out(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
+                             p_wins[i], p_tx1[i], p_standalone[i]);
+            WHEN 'refund' THEN
+                r := refund(p_providers[i], p_sessions[i], p_bets[i], p_tx1[i], p_tx2[i]);
+        END CASE;
+        RETURN NEXT r;
+    END LOOP;
 END
 $$;

@@ -259,12 +259,8 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     if db.is_embedded() {
         load_demo_fixtures(&db).await?;
     }
-    let app = Application::build(
-        &settings.listen,
-        settings.workers,
-        settings.session_ttl_minutes,
-        db.pool.clone(),
-    )?;
+    let server = settings.server();
+    let app = Application::build(&server, db.pool.clone())?;
     let watcher = app.watch_changes(db.url().to_string());
     let handle = app.handle();
     let listen = settings
@@ -272,7 +268,13 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .rsplit_once(':')
         .map(|(host, _)| format!("{host}:{}", app.port()))
         .unwrap_or_else(|| settings.listen.clone());
-    tracing::info!(listen = %listen, workers = settings.workers, "croupier is serving");
+    tracing::info!(
+        listen = %listen,
+        workers = settings.workers,
+        pool = settings.db_pool_size,
+        batching = ?server.batching,
+        "croupier is serving"
+    );
     if db.is_embedded() {
         print_demo_request(&listen);
     }

@@ -8,6 +8,11 @@
 //! | `CROUPIER_DB_POOL_SIZE` | `16` | database connections per server |
 //! | `CROUPIER_WORKERS` | `1` | HTTP worker threads |
 //! | `CROUPIER_SESSION_TTL_MINUTES` | `1440` | lifetime of a game session opened by croupier |
+//! | `CROUPIER_BATCHING` | `on` | group commit of concurrent bets (`on`/`off`) |
+//! | `CROUPIER_BATCH_COMBINERS` | `8` | combiners (batches in flight at once) |
+//! | `CROUPIER_BATCH_MAX` | `64` | largest batch |
+//! | `CROUPIER_BATCH_WAIT_US` | `0` | wait for a fuller batch, microseconds |
+//! | `CROUPIER_BATCH_QUEUE` | `4096` | bets queued per combiner before refusing (code 99) |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -59,9 +64,64 @@ pub struct Settings {
         global = true
     )]
     pub session_ttl_minutes: u32,
+
+    /// Group commit of concurrent bets: on or off.
+    #[arg(long, env = "CROUPIER_BATCHING", default_value = "on", value_parser = ["on", "off"], global = true)]
+    pub batching: String,
+
+    /// Combiners: batches in flight at once.
+    #[arg(
+        long,
+        env = "CROUPIER_BATCH_COMBINERS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub batch_combiners: usize,
+
+    /// Largest batch.
+    #[arg(long, env = "CROUPIER_BATCH_MAX", default_value_t = 64, global = true)]
+    pub batch_max: usize,
+
+    /// How long a combiner waits for a fuller batch, in microseconds.
+    #[arg(
+        long,
+        env = "CROUPIER_BATCH_WAIT_US",
+        default_value_t = 0,
+        global = true
+    )]
+    pub batch_wait_us: u64,
+
+    /// Bets queued per combiner before new ones are refused (code 99).
+    #[arg(
+        long,
+        env = "CROUPIER_BATCH_QUEUE",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub batch_queue: usize,
 }
 
 impl Settings {
+    /// Group-commit settings, None when batching is off.
+    pub fn batch(&self) -> Option<crate::ledger::BatchSettings> {
+        (self.batching == "on").then(|| crate::ledger::BatchSettings {
+            combiners: self.batch_combiners.max(1),
+            max_batch: self.batch_max.clamp(1, 1000),
+            queue: self.batch_queue.max(1),
+            max_wait: std::time::Duration::from_micros(self.batch_wait_us),
+        })
+    }
+
+    /// What the HTTP server needs.
+    pub fn server(&self) -> crate::startup::ServerConfig {
+        crate::startup::ServerConfig {
+            listen: self.listen.clone(),
+            workers: self.workers,
+            session_ttl_minutes: self.session_ttl_minutes,
+            batching: self.batch(),
+        }
+    }
+
     /// Folder of the embedded PostgreSQL cluster.
     pub fn cluster_dir(&self) -> PathBuf {
         self.data_dir.join("pg")

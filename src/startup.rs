@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::auth::Authenticator;
-use crate::ledger::Ledger;
+use crate::ledger::{BatchSettings, Ledger};
 use crate::players::Players;
 
 /// What every handler shares.
@@ -25,12 +25,40 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: Pool, session_ttl_minutes: u32) -> Self {
+    /// Shared state; with `batching`, the ledger's combiners start on the current runtime.
+    pub fn new(pool: Pool, session_ttl_minutes: u32, batching: Option<BatchSettings>) -> Self {
+        let ledger = match batching {
+            Some(settings) => Ledger::batched(pool.clone(), settings),
+            None => Ledger::new(pool.clone()),
+        };
         Self {
             auth: Authenticator::new(pool.clone()),
-            ledger: Ledger::new(pool.clone()),
+            ledger,
             players: Players::new(pool),
             session_ttl_minutes,
+        }
+    }
+}
+
+/// What the HTTP server is told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// address:port; port 0 picks a free port.
+    pub listen: String,
+    pub workers: usize,
+    pub session_ttl_minutes: u32,
+    /// Group commit of bets; None runs each bet in a transaction of its own.
+    pub batching: Option<BatchSettings>,
+}
+
+impl ServerConfig {
+    /// A server on a free local port with default settings.
+    pub fn local(batching: Option<BatchSettings>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            workers: 1,
+            session_ttl_minutes: 60,
+            batching,
         }
     }
 }
@@ -43,17 +71,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `listen` (port 0 picks a free port) and prepares `workers` HTTP workers.
-    pub fn build(
-        listen: &str,
-        workers: usize,
-        session_ttl_minutes: u32,
-        pool: Pool,
-    ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    /// Binds the listener and prepares the HTTP workers. Must be called inside a Tokio
+    /// runtime (the ledger's combiners run on it).
+    pub fn build(config: &ServerConfig, pool: Pool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(pool, session_ttl_minutes));
+        let state = web::Data::new(AppState::new(
+            pool,
+            config.session_ttl_minutes,
+            config.batching,
+        ));
+        let workers = config.workers;
         let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -73,6 +73,11 @@ pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
         );
     }
     std::fs::create_dir_all(&config.out_dir)?;
+    // Absolute: pgbench runs in a folder of its own.
+    let config = BenchConfig {
+        out_dir: std::fs::canonicalize(&config.out_dir)?,
+        ..config
+    };
     let pg_dir = config.out_dir.join("pg");
     let _ = std::fs::remove_dir_all(&pg_dir);
     let cluster_dir = pg_dir.clone();

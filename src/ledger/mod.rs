@@ -10,7 +10,13 @@
 //! - a caller's key (`betId`, `transactionId`) is applied at most once; a refused call leaves
 //!   no trace in any balance.
 
+mod bets;
+mod combiner;
 pub mod reconcile;
+
+pub use bets::{BetCall, BetRequest};
+pub use combiner::BatchSettings;
+use combiner::Combiner;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +24,6 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use moka::sync::Cache;
 use rust_decimal::Decimal;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -127,15 +131,8 @@ pub struct TransferReceipt {
     pub balance: Decimal,
 }
 
-const PAY_IN: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in($1, $2, $3, $4, $5, $6)";
-const PAY_IN_OUT: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in_out($1, $2, $3, $4, $5, $6, $7, $8)";
-const PAY_OUT: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_out($1, $2, $3, $4, $5, $6, $7)";
-const REFUND: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM refund($1, $2, $3, $4, $5)";
 const BALANCE: &str = "SELECT status, balance FROM session_balance($1, $2)";
-const SESSION_CURRENCY: &str = "SELECT s.provider_id, w.currency FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
+const SESSION_FACTS: &str = "SELECT s.provider_id, w.currency, s.player_id FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
 const TRANSFER_RECORD: &str = "
 SELECT t.id, t.kind, t.status, t.refusal, p.external_id, w.currency, t.amount, t.balance_after,
        trim(both '\"' from to_json(t.created_at)::text)
@@ -150,14 +147,18 @@ const TRANSFER: &str =
 struct SessionFacts {
     provider_id: Arc<str>,
     currency: Currency,
+    player_id: Uuid,
 }
 
 pub struct Ledger {
     pool: Pool,
     sessions: Cache<Uuid, SessionFacts>,
+    /// Group commit, when on: bets are combined into shared transactions.
+    combiner: Option<Combiner>,
 }
 
 impl Ledger {
+    /// A ledger that runs every bet in a transaction of its own.
     pub fn new(pool: Pool) -> Self {
         Self {
             pool,
@@ -165,6 +166,17 @@ impl Ledger {
                 .max_capacity(200_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
+            combiner: None,
+        }
+    }
+
+    /// A ledger with group commit (see `combiner`). Must be called inside a Tokio runtime,
+    /// which runs the combiners.
+    pub fn batched(pool: Pool, settings: BatchSettings) -> Self {
+        let combiner = Combiner::start(pool.clone(), settings);
+        Self {
+            combiner: Some(combiner),
+            ..Self::new(pool)
         }
     }
 
@@ -190,11 +202,19 @@ impl Ledger {
         provider_id: &str,
         session: SessionId,
     ) -> Result<Currency, Error> {
+        Ok(self.session_facts(provider_id, session).await?.currency)
+    }
+
+    async fn session_facts(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+    ) -> Result<SessionFacts, Error> {
         let facts = match self.sessions.get(&session.0) {
             Some(facts) => facts,
             None => {
                 let client = self.pool.get().await?;
-                let stmt = client.prepare_cached(SESSION_CURRENCY).await?;
+                let stmt = client.prepare_cached(SESSION_FACTS).await?;
                 let row = client
                     .query_opt(&stmt, &[&session.0])
                     .await?
@@ -204,6 +224,7 @@ impl Ledger {
                 let facts = SessionFacts {
                     provider_id: Arc::from(row.try_get::<_, &str>(0)?),
                     currency,
+                    player_id: row.try_get(2)?,
                 };
                 self.sessions.insert(session.0, facts.clone());
                 facts
@@ -212,7 +233,7 @@ impl Ledger {
         if &*facts.provider_id != provider_id {
             return Err(Error::SessionNotFound);
         }
-        Ok(facts.currency)
+        Ok(facts)
     }
 
     /// PayIn: debit the stake of a new bet.
@@ -224,20 +245,11 @@ impl Ledger {
         round: Option<&RoundId>,
         stake: Amount,
     ) -> Result<BetReceipt, Error> {
-        let round = round.map(RoundId::as_str);
-        let (stake, bet_tx) = (stake.value(), Uuid::now_v7());
-        self.bet_call(
-            PAY_IN,
-            &[
-                &provider_id,
-                &session.0,
-                &bet.as_str(),
-                &round,
-                &stake,
-                &bet_tx,
-            ],
-        )
-        .await
+        let call = BetCall::PayIn {
+            round: round.map(|r| r.as_str().to_string()),
+            stake: stake.value(),
+        };
+        self.bet(provider_id, session, bet, call).await
     }
 
     /// PayInOut: debit the stake and credit the win of a bet decided at once.
@@ -250,23 +262,12 @@ impl Ledger {
         stake: Amount,
         win: Amount,
     ) -> Result<BetReceipt, Error> {
-        let round = round.map(RoundId::as_str);
-        let (stake, win) = (stake.value(), win.value());
-        let (bet_tx, win_tx) = (Uuid::now_v7(), Uuid::now_v7());
-        self.bet_call(
-            PAY_IN_OUT,
-            &[
-                &provider_id,
-                &session.0,
-                &bet.as_str(),
-                &round,
-                &stake,
-                &win,
-                &bet_tx,
-                &win_tx,
-            ],
-        )
-        .await
+        let call = BetCall::PayInOut {
+            round: round.map(|r| r.as_str().to_string()),
+            stake: stake.value(),
+            win: win.value(),
+        };
+        self.bet(provider_id, session, bet, call).await
     }
 
     /// PayOut: credit the win of an open bet (0 = lost), or a standalone win when the
@@ -280,21 +281,12 @@ impl Ledger {
         round: Option<&RoundId>,
         win: Amount,
     ) -> Result<BetReceipt, Error> {
-        let round = round.map(RoundId::as_str);
-        let (win, win_tx) = (win.value(), Uuid::now_v7());
-        self.bet_call(
-            PAY_OUT,
-            &[
-                &provider_id,
-                &session.0,
-                &bet.as_str(),
-                &round,
-                &win,
-                &win_tx,
-                &standalone_wins,
-            ],
-        )
-        .await
+        let call = BetCall::PayOut {
+            round: round.map(|r| r.as_str().to_string()),
+            win: win.value(),
+            standalone_wins,
+        };
+        self.bet(provider_id, session, bet, call).await
     }
 
     /// Refund: cancel a bet (see the refund rules in `sql/0002_ledger.sql`).
@@ -304,18 +296,36 @@ impl Ledger {
         session: SessionId,
         bet: &BetId,
     ) -> Result<BetReceipt, Error> {
-        let (refund_tx, reversal_tx) = (Uuid::now_v7(), Uuid::now_v7());
-        self.bet_call(
-            REFUND,
-            &[
-                &provider_id,
-                &session.0,
-                &bet.as_str(),
-                &refund_tx,
-                &reversal_tx,
-            ],
-        )
-        .await
+        self.bet(provider_id, session, bet, BetCall::Refund).await
+    }
+
+    /// Runs one bet call: through a combiner (routed by player, so one player's calls are
+    /// applied in arrival order by one combiner) or in a transaction of its own.
+    async fn bet(
+        &self,
+        provider_id: &str,
+        session: SessionId,
+        bet: &BetId,
+        call: BetCall,
+    ) -> Result<BetReceipt, Error> {
+        let request = BetRequest {
+            provider_id: provider_id.to_string(),
+            session,
+            bet_id: bet.as_str().to_string(),
+            call,
+            tx1: Uuid::now_v7(),
+            tx2: Uuid::now_v7(),
+        };
+        match &self.combiner {
+            Some(combiner) => {
+                let facts = self.session_facts(provider_id, session).await?;
+                combiner.submit(facts.player_id, request).await
+            }
+            None => {
+                let client = self.pool.get().await?;
+                bets::execute_one(&client, &request).await
+            }
+        }
     }
 
     /// The balance of a session's wallet.
@@ -407,32 +417,10 @@ impl Ledger {
             created_at: row.try_get(8)?,
         })
     }
-
-    async fn bet_call(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<BetReceipt, Error> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(sql).await?;
-        let row = client.query_one(&stmt, params).await?;
-        bet_receipt(&row)
-    }
-}
-
-fn bet_receipt(row: &Row) -> Result<BetReceipt, Error> {
-    let replayed = status_error(row.try_get(0)?)?;
-    Ok(BetReceipt {
-        replayed,
-        bet_tx: row.try_get(1)?,
-        win_tx: row.try_get(2)?,
-        refund_tx: row.try_get(3)?,
-        balance: row.try_get(4)?,
-    })
 }
 
 /// Maps a ledger function's status to `Ok(replayed)` or the refusal.
-fn status_error(status: &str) -> Result<bool, Error> {
+pub(crate) fn status_error(status: &str) -> Result<bool, Error> {
     match status {
         "ok" => Ok(false),
         "duplicate" => Ok(true),

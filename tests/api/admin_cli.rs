@@ -138,7 +138,11 @@ async fn an_operator_onboards_everything_without_sql_and_the_books_reconcile() {
 
     // A bet on a server using that database, signed with the printed secret.
     let pool = croupier::db::pool(&url, 4).unwrap();
-    let app = croupier::startup::Application::build("127.0.0.1:0", 1, 60, pool).unwrap();
+    let app = croupier::startup::Application::build(
+        &croupier::startup::ServerConfig::local(crate::helpers::batching()),
+        pool,
+    )
+    .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let body = r#"{"betId":"cli-1","betAmount":0.25}"#;

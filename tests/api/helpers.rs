@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use croupier::admin::{Admin, Credentials};
 use croupier::db::embedded::{Cluster, Profile};
 use croupier::db::DbPool;
+use croupier::ledger::BatchSettings;
 use croupier::money::{Amount, Currency};
-use croupier::startup::Application;
+use croupier::startup::{Application, ServerConfig};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -178,6 +179,15 @@ impl Req {
     }
 }
 
+/// The suite runs in both ledger modes: group commit on (default) or, with
+/// `CROUPIER_BATCHING=off`, each bet in its own transaction.
+pub fn batching() -> Option<BatchSettings> {
+    match std::env::var("CROUPIER_BATCHING").as_deref() {
+        Ok("off") => None,
+        _ => Some(BatchSettings::default()),
+    }
+}
+
 pub fn now_ms() -> u64 {
     croupier::auth::now_ms()
 }
@@ -193,7 +203,8 @@ pub fn dec(text: &str) -> Decimal {
 pub async fn spawn_app() -> TestApp {
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let app = Application::build("127.0.0.1:0", 1, 60, pool.clone()).expect("app builds");
+    let app =
+        Application::build(&ServerConfig::local(batching()), pool.clone()).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

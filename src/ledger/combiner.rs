@@ -1,0 +1,149 @@
+//! Group commit. Concurrent bets are combined into one transaction (`bet_batch`): one commit,
+//! one WAL flush and one round trip for many bets, with the same per-bet functions and
+//! answers as when each runs alone.
+//!
+//! - Each player's calls are routed to one combiner (by player id), which runs one batch at
+//!   a time: a player's calls are applied in arrival order, and a hot player queues here, in
+//!   memory, instead of on its wallet's row lock.
+//! - A batch takes whatever has queued while the previous one ran (at most `max_batch`), so
+//!   an idle server adds no delay and a busy one batches more.
+//! - `bet_batch` locks every wallet of the batch in id order before any bet: two batches
+//!   never deadlock.
+//! - One refused bet does not fail its neighbours (refusals are outcomes). If the batch fails
+//!   as a whole (a database error), each call is run again alone, so one bad call cannot
+//!   fail the others; a connection error answers every call "unavailable, retry".
+//! - Queues are bounded: a full queue answers at once (code 99, retry) rather than growing.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::bets::{execute_batch, execute_one, BetRequest};
+use super::BetReceipt;
+use crate::error::Error;
+
+/// Group-commit tuning.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    /// Number of combiners (each runs one batch at a time on one connection).
+    pub combiners: usize,
+    /// Largest batch.
+    pub max_batch: usize,
+    /// Calls waiting per combiner before new ones are refused.
+    pub queue: usize,
+    /// How long a combiner waits for more calls before running a batch smaller than
+    /// `max_batch`; zero runs whatever is there at once.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            combiners: 8,
+            max_batch: 64,
+            queue: 4096,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<BetReceipt, Error>>;
+
+pub struct Combiner {
+    queues: Vec<mpsc::Sender<(BetRequest, Reply)>>,
+}
+
+impl Combiner {
+    pub fn start(pool: Pool, settings: BatchSettings) -> Self {
+        let queues = (0..settings.combiners.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(settings.queue.max(1));
+                tokio::spawn(combine(pool.clone(), rx, settings));
+                tx
+            })
+            .collect();
+        Self { queues }
+    }
+
+    /// Queues a call on its player's combiner and waits for its outcome.
+    pub async fn submit(&self, player: Uuid, request: BetRequest) -> Result<BetReceipt, Error> {
+        let lane = (player.as_u128() % self.queues.len() as u128) as usize;
+        let queue = self
+            .queues
+            .get(lane)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no combiner")))?;
+        let (reply, outcome) = oneshot::channel();
+        queue.try_send((request, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                Error::Unavailable(anyhow::anyhow!("bet queue full"))
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                Error::Unavailable(anyhow::anyhow!("bet queue closed"))
+            }
+        })?;
+        outcome
+            .await
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("combiner stopped")))?
+    }
+}
+
+async fn combine(
+    pool: Pool,
+    mut queue: mpsc::Receiver<(BetRequest, Reply)>,
+    settings: BatchSettings,
+) {
+    let mut jobs = Vec::with_capacity(settings.max_batch);
+    loop {
+        if queue.recv_many(&mut jobs, settings.max_batch).await == 0 {
+            return; // every sender is gone: the server is shutting down
+        }
+        if !settings.max_wait.is_zero() && jobs.len() < settings.max_batch {
+            let deadline = tokio::time::Instant::now() + settings.max_wait;
+            while jobs.len() < settings.max_batch {
+                let room = settings.max_batch - jobs.len();
+                match tokio::time::timeout_at(deadline, queue.recv_many(&mut jobs, room)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+        let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
+        let outcomes = run_batch(&pool, &requests).await;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // The caller may have gone (client disconnected); the bet stands either way.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// One outcome per request, in order.
+async fn run_batch(pool: &Pool, requests: &[BetRequest]) -> Vec<Result<BetReceipt, Error>> {
+    let client = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => {
+            let e = Error::from(e);
+            return requests.iter().map(|_| Err(unavailable(&e))).collect();
+        }
+    };
+    if let [one] = requests {
+        return vec![execute_one(&client, one).await];
+    }
+    match execute_batch(&client, requests).await {
+        Ok(outcomes) => outcomes,
+        Err(e @ Error::Unavailable(_)) => requests.iter().map(|_| Err(unavailable(&e))).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, calls = requests.len(), "bet batch failed; running its calls one by one");
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for r in requests {
+                outcomes.push(execute_one(&client, r).await);
+            }
+            outcomes
+        }
+    }
+}
+
+fn unavailable(e: &Error) -> Error {
+    Error::Unavailable(anyhow::anyhow!("{e}"))
+}
