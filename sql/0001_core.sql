@@ -3,10 +3,10 @@
 -- Money is `numeric` (exact).
 --
 -- CHECK constraints on hot tables: PostgreSQL rebuilds every CHECK expression of a table from
--- its stored text at each INSERT or UPDATE statement, so the tables a bet writes (wallets,
--- bets, journal) carry one CHECK each, the money rule (nothing below zero). Their other
--- rules (known states and kinds, id lengths, references) are kept by the only code that
--- writes them, the ledger functions, and verified by `reconcile`. Every hot table carries `player_id` so that, past one primary,
+-- its stored text at each INSERT or UPDATE statement, so the tables a bet writes carry only
+-- the money rule: wallets and journal, nothing below zero; bets none. Their other rules
+-- (known states and kinds, non-negative stakes, id lengths, references) are kept by the only
+-- code that writes them, the ledger functions, and verified by `reconcile`. Every hot table carries `player_id` so that, past one primary,
 -- the schema can be distributed by player (Citus) with every hot-path statement touching one
 -- player's rows. Ids are UUIDv7 made by the application or the caller's own key: no sequence
 -- on the hot path.
@@ -112,10 +112,10 @@ CREATE TABLE bets (
     created_at   timestamptz NOT NULL DEFAULT now(),
     settled_at   timestamptz,
     refunded_at  timestamptz,
-    CONSTRAINT bets_pkey PRIMARY KEY (provider_id, bet_id),
     -- kind: pay_in | pay_in_out | pay_out | refund; state: open | settled | refunded |
-    -- tombstone (written only by the ledger functions; `reconcile` flags anything else).
-    CONSTRAINT bets_amounts_nonnegative CHECK (stake >= 0 AND (win IS NULL OR win >= 0))
+    -- tombstone; stake and win are never negative (written only by the ledger functions from
+    -- checked amounts; `reconcile` flags anything else).
+    CONSTRAINT bets_pkey PRIMARY KEY (provider_id, bet_id)
 );
 CREATE INDEX bets_player_created_idx ON bets (player_id, created_at);
 
@@ -168,7 +168,8 @@ CREATE TABLE journal (
     -- anything else).
     CONSTRAINT journal_balance_after_nonnegative CHECK (balance_after >= 0)
 );
-CREATE INDEX journal_bet_idx ON journal (provider_id, bet_id) WHERE bet_id IS NOT NULL;
+-- No index by bet: every index is written by every bet. A bet's journal rows are found
+-- through its wallet (bets.wallet_id, then journal by wallet and seq).
 
 -- The journal is append-only: corrections are new rows, never edits.
 CREATE FUNCTION journal_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,11 +1,18 @@
--- 0002: the ledger functions. Each provider call is one function, run as one statement, so a
--- bet is one database round trip: find and lock the wallet, check the idempotency record,
--- move the money, write the journal.
+-- 0002: the ledger functions. Each provider call runs as one statement, so a bet is one
+-- database round trip: lock the wallet, check the idempotency record, move the money, write
+-- the journal.
 --
--- Locking: the only row locked is the player's wallet (FOR UPDATE), always first. Everything
--- a bet reads or writes afterwards belongs to that wallet, so two calls for one player are
--- serialised and calls for different players never wait on each other. In READ COMMITTED
--- each statement after the lock sees what the previous holder committed.
+-- Structure: the decisions of each call (what a PayIn, PayOut, PayInOut or Refund does to
+-- the bet record, and which journal legs it posts) live in one "step" function per call.
+-- `bet_batch` runs any number of calls in one transaction: it locks their wallets, runs each
+-- step in order against running balances, then writes every wallet and journal row at once.
+-- A single call is a batch of one; pay_in, pay_out, pay_in_out and refund are that, by name.
+--
+-- Locking: the rows locked are the players' wallets (FOR UPDATE), first and in id order, so
+-- two batches never deadlock. Everything a step reads or writes belongs to a locked wallet,
+-- so calls for one player are serialised and calls for different players never wait on each
+-- other. In READ COMMITTED each statement after the lock sees what the previous holder
+-- committed.
 --
 -- Outcomes are text statuses the application maps to wire codes:
 --   ok, duplicate, insufficient_funds, session_not_found, bet_not_found, bet_closed,
@@ -69,88 +76,54 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
            || trim_scale(p_stake)::text || '|' || coalesce(trim_scale(p_win)::text, '')
 $$;
 
--- Every ledger function starts the same way: the session the call is made on, joined to its
--- player and operator, with the wallet row locked (FOR UPDATE OF w). No row when the session
--- does not exist or belongs to another provider. The query is written out in each function
--- (plpgsql caches its plan) rather than called as a function of its own, which costs a
--- function call and a result set per bet.
---
---     SELECT w.id AS wallet_id, w.player_id, w.balance,
---            ss.status = 'open' AND ss.expires_at > now() AS live,
---            p.status = 'blocked' OR o.status <> 'active' AS blocked
---       FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
---       JOIN players p ON p.id = ss.player_id JOIN counterparties o ON o.id = p.operator_id
---      WHERE ss.id = p_session AND ss.provider_id = p_provider
---        FOR UPDATE OF w
+-- What one step decided: the outcome, and up to two journal legs to post to the wallet.
+CREATE TYPE bet_step AS (
+    status       text,
+    bet_tx       uuid,
+    win_tx       uuid,
+    refund_tx    uuid,
+    leg1_id      uuid,
+    leg1_kind    text,
+    leg1_amount  numeric,
+    leg2_id      uuid,
+    leg2_kind    text,
+    leg2_amount  numeric
+);
 
--- The answer for a betId already recorded, to a call that would place it (PayIn, PayInOut).
-CREATE FUNCTION bet_seen(b bets, p_wallet uuid, p_fingerprint text, p_balance numeric)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-DECLARE
-    r bet_outcome;
-BEGIN
-    r.status := CASE
-        WHEN b.wallet_id <> p_wallet THEN 'conflict'
-        WHEN b.state IN ('refunded', 'tombstone') THEN 'bet_closed'
-        WHEN b.fingerprint <> p_fingerprint THEN 'conflict'
-        ELSE 'duplicate' END;
-    IF r.status = 'duplicate' THEN
-        r.bet_tx := b.bet_tx;
-        r.win_tx := b.win_tx;
-        r.balance := p_balance;
-    END IF;
-    RETURN r;
-END
-$$;
-
--- PayIn (p_win NULL) and PayInOut (p_win set): debit the stake, and for PayInOut credit the
--- win in the same step. The common case (a new bet that may be placed) is four statements:
--- lock, insert the bet, update the wallet, insert the journal. Only a refused or repeated
--- call looks further.
-CREATE FUNCTION place_bet(
+-- PayIn (p_win NULL) and PayInOut (p_win set): a new bet debits the stake, and for PayInOut
+-- credits the win in the same step. `c_*` is the call's context: its wallet (locked), the
+-- wallet's running balance, whether the session takes bets and whether the player is blocked.
+CREATE FUNCTION bet_place_step(
     p_kind text, p_provider text, p_session uuid, p_bet_id text, p_round text,
-    p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid
-) RETURNS bet_outcome LANGUAGE plpgsql AS $$
+    p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid,
+    c_wallet uuid, c_player uuid, c_balance numeric, c_live boolean, c_blocked boolean
+) RETURNS bet_step LANGUAGE plpgsql AS $$
 DECLARE
-    s   record;
     b   bets%ROWTYPE;
-    r   bet_outcome;
-    fp  text;
+    st  bet_step;
+    fp  text := bet_fingerprint(p_kind, c_wallet, p_round, p_stake, p_win);
 BEGIN
-    SELECT w.id AS wallet_id, w.player_id, w.balance,
-           ss.status = 'open' AND ss.expires_at > now() AS live,
-           p.status = 'blocked' OR o.status <> 'active' AS blocked
-      INTO s
-      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
-      JOIN players p ON p.id = ss.player_id JOIN counterparties o ON o.id = p.operator_id
-     WHERE ss.id = p_session AND ss.provider_id = p_provider
-       FOR UPDATE OF w;
-    IF NOT FOUND THEN
-        r.status := 'session_not_found';
-        RETURN r;
-    END IF;
-    fp := bet_fingerprint(p_kind, s.wallet_id, p_round, p_stake, p_win);
-
-    IF s.live AND NOT s.blocked AND s.balance >= p_stake THEN
+    IF c_live AND NOT c_blocked AND c_balance >= p_stake THEN
         INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id, kind,
                           fingerprint, stake, win, state, bet_tx, win_tx, settled_at)
-        VALUES (p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, p_round, p_kind, fp,
+        VALUES (p_provider, p_bet_id, c_player, c_wallet, p_session, p_round, p_kind, fp,
                 p_stake, p_win, CASE WHEN p_win IS NULL THEN 'open' ELSE 'settled' END,
                 p_bet_tx, CASE WHEN p_win IS NULL THEN NULL ELSE p_win_tx END,
                 CASE WHEN p_win IS NULL THEN NULL ELSE now() END)
         ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
         IF FOUND THEN
-            IF p_win IS NULL THEN
-                r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
-                                         p_bet_tx, 'bet', -p_stake);
-            ELSE
-                r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
-                                         p_bet_tx, 'bet', -p_stake, p_win_tx, 'win', p_win);
-                r.win_tx := p_win_tx;
+            st.status := 'ok';
+            st.bet_tx := p_bet_tx;
+            st.leg1_id := p_bet_tx;
+            st.leg1_kind := 'bet';
+            st.leg1_amount := -p_stake;
+            IF p_win IS NOT NULL THEN
+                st.win_tx := p_win_tx;
+                st.leg2_id := p_win_tx;
+                st.leg2_kind := 'win';
+                st.leg2_amount := p_win;
             END IF;
-            r.status := 'ok';
-            r.bet_tx := p_bet_tx;
-            RETURN r;
+            RETURN st;
         END IF;
     END IF;
 
@@ -158,96 +131,77 @@ BEGIN
     -- or the money is gone), or a refusal that leaves no trace.
     SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
     IF FOUND THEN
-        RETURN bet_seen(b, s.wallet_id, fp, s.balance);
+        st.status := CASE
+            WHEN b.wallet_id <> c_wallet THEN 'conflict'
+            WHEN b.state IN ('refunded', 'tombstone') THEN 'bet_closed'
+            WHEN b.fingerprint <> fp THEN 'conflict'
+            ELSE 'duplicate' END;
+        IF st.status = 'duplicate' THEN
+            st.bet_tx := b.bet_tx;
+            st.win_tx := b.win_tx;
+        END IF;
+        RETURN st;
     END IF;
-    r.status := CASE WHEN NOT s.live THEN 'session_not_found'
-                     WHEN s.blocked THEN 'blocked'
-                     ELSE 'insufficient_funds' END;
-    RETURN r;
-END
-$$;
-
-CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                       p_stake numeric, p_bet_tx uuid)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN place_bet('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
-                     p_bet_tx, NULL);
-END
-$$;
-
-CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                           p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN place_bet('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
-                     p_bet_tx, p_win_tx);
+    st.status := CASE WHEN NOT c_live THEN 'session_not_found'
+                      WHEN c_blocked THEN 'blocked'
+                      ELSE 'insufficient_funds' END;
+    RETURN st;
 END
 $$;
 
 -- PayOut: settle an open bet with its win (0 = lost). For a betId never seen, a standalone
--- (jackpot) win when the provider allows it. Session expiry does not matter: a win is owed.
-CREATE FUNCTION pay_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                        p_win numeric, p_win_tx uuid, p_standalone_wins boolean)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
+-- (jackpot) win when the provider allows it. Session expiry and blocking do not matter: a
+-- win is owed.
+CREATE FUNCTION bet_payout_step(
+    p_provider text, p_session uuid, p_bet_id text, p_round text, p_win numeric,
+    p_win_tx uuid, p_standalone_wins boolean, c_wallet uuid, c_player uuid
+) RETURNS bet_step LANGUAGE plpgsql AS $$
 DECLARE
-    s  record;
-    b  bets%ROWTYPE;
-    r  bet_outcome;
+    b   bets%ROWTYPE;
+    st  bet_step;
 BEGIN
-    SELECT w.id AS wallet_id, w.player_id, w.balance
-      INTO s
-      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
-     WHERE ss.id = p_session AND ss.provider_id = p_provider
-       FOR UPDATE OF w;
-    IF NOT FOUND THEN
-        r.status := 'session_not_found';
-        RETURN r;
-    END IF;
-
     -- The common case: the bet is open on this wallet.
     UPDATE bets SET state = 'settled', win = p_win, win_tx = p_win_tx, settled_at = now()
      WHERE provider_id = p_provider AND bet_id = p_bet_id
-       AND state = 'open' AND wallet_id = s.wallet_id
-    RETURNING bet_tx INTO r.bet_tx;
+       AND state = 'open' AND wallet_id = c_wallet
+    RETURNING bet_tx INTO st.bet_tx;
     IF NOT FOUND THEN
         SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
         IF FOUND THEN
-            IF b.wallet_id <> s.wallet_id THEN
-                r.status := 'conflict';
+            IF b.wallet_id <> c_wallet THEN
+                st.status := 'conflict';
             ELSIF b.state IN ('refunded', 'tombstone') THEN
-                r.status := 'bet_closed';
+                st.status := 'bet_closed';
             ELSIF b.win = p_win THEN
-                r.status := 'duplicate';
-                r.bet_tx := b.bet_tx;
-                r.win_tx := b.win_tx;
-                r.balance := s.balance;
+                st.status := 'duplicate';
+                st.bet_tx := b.bet_tx;
+                st.win_tx := b.win_tx;
             ELSE
-                r.status := 'conflict';
+                st.status := 'conflict';
             END IF;
-            RETURN r;
+            RETURN st;
         END IF;
         IF NOT p_standalone_wins THEN
-            r.status := 'bet_not_found';
-            RETURN r;
+            st.status := 'bet_not_found';
+            RETURN st;
         END IF;
         INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id,
                           kind, fingerprint, stake, win, state, win_tx, settled_at)
-        VALUES (p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, p_round,
-                'pay_out', bet_fingerprint('pay_out', s.wallet_id, p_round, 0, p_win),
+        VALUES (p_provider, p_bet_id, c_player, c_wallet, p_session, p_round,
+                'pay_out', bet_fingerprint('pay_out', c_wallet, p_round, 0, p_win),
                 0, p_win, 'settled', p_win_tx, now())
         ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
         IF NOT FOUND THEN
-            r.status := 'conflict';
-            RETURN r;
+            st.status := 'conflict';
+            RETURN st;
         END IF;
     END IF;
-
-    r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
-                             p_win_tx, 'win', p_win);
-    r.status := 'ok';
-    r.win_tx := p_win_tx;
-    RETURN r;
+    st.status := 'ok';
+    st.win_tx := p_win_tx;
+    st.leg1_id := p_win_tx;
+    st.leg1_kind := 'win';
+    st.leg1_amount := p_win;
+    RETURN st;
 END
 $$;
 
@@ -258,75 +212,213 @@ $$;
 --   unknown   -> a tombstone, so the bet, if it ever arrives, is refused (it was cancelled
 --                before it reached us; applying it later would take money for a dead bet);
 --   refunded  -> duplicate.
-CREATE FUNCTION refund(p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid,
-                       p_reversal_tx uuid)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
+CREATE FUNCTION bet_refund_step(
+    p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid, p_reversal_tx uuid,
+    c_wallet uuid, c_player uuid, c_balance numeric
+) RETURNS bet_step LANGUAGE plpgsql AS $$
 DECLARE
-    s  record;
-    b  bets%ROWTYPE;
-    r  bet_outcome;
+    b   bets%ROWTYPE;
+    st  bet_step;
 BEGIN
-    SELECT w.id AS wallet_id, w.player_id, w.balance
-      INTO s
-      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
-     WHERE ss.id = p_session AND ss.provider_id = p_provider
-       FOR UPDATE OF w;
-    IF NOT FOUND THEN
-        r.status := 'session_not_found';
-        RETURN r;
-    END IF;
-
     SELECT * INTO b FROM bets WHERE provider_id = p_provider AND bet_id = p_bet_id;
     IF NOT FOUND THEN
         INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, kind,
                           fingerprint, stake, state, refund_tx, refunded_at)
-        VALUES (p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, 'refund',
-                bet_fingerprint('refund', s.wallet_id, NULL, 0, NULL), 0, 'tombstone',
+        VALUES (p_provider, p_bet_id, c_player, c_wallet, p_session, 'refund',
+                bet_fingerprint('refund', c_wallet, NULL, 0, NULL), 0, 'tombstone',
                 p_refund_tx, now())
         ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
         IF FOUND THEN
-            r.status := 'ok';
-            r.refund_tx := p_refund_tx;
-            r.balance := s.balance;
+            st.status := 'ok';
+            st.refund_tx := p_refund_tx;
         ELSE
-            r.status := 'conflict';
+            st.status := 'conflict';
         END IF;
-        RETURN r;
+        RETURN st;
     END IF;
-    IF b.wallet_id <> s.wallet_id THEN
-        r.status := 'conflict';
-        RETURN r;
+    IF b.wallet_id <> c_wallet THEN
+        st.status := 'conflict';
+        RETURN st;
     END IF;
-
+    st.bet_tx := b.bet_tx;
+    st.win_tx := b.win_tx;
     IF b.state IN ('refunded', 'tombstone') THEN
-        r.status := 'duplicate';
-        r.bet_tx := b.bet_tx;
-        r.win_tx := b.win_tx;
-        r.refund_tx := b.refund_tx;
-        r.balance := s.balance;
-        RETURN r;
+        st.status := 'duplicate';
+        st.refund_tx := b.refund_tx;
+        RETURN st;
     END IF;
-
-    IF b.state = 'open' THEN
-        r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
-                                 p_refund_tx, 'refund', b.stake);
-    ELSE
-        IF s.balance + b.stake - b.win < 0 THEN
-            r.status := 'insufficient_funds';
-            RETURN r;
-        END IF;
-        r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
-                                 p_refund_tx, 'refund', b.stake,
-                                 p_reversal_tx, 'win_reversal', -b.win);
+    IF b.state = 'settled' AND c_balance + b.stake - b.win < 0 THEN
+        st.status := 'insufficient_funds';
+        RETURN st;
     END IF;
     UPDATE bets SET state = 'refunded', refund_tx = p_refund_tx, refunded_at = now()
      WHERE provider_id = p_provider AND bet_id = p_bet_id;
-    r.status := 'ok';
-    r.bet_tx := b.bet_tx;
-    r.win_tx := b.win_tx;
-    r.refund_tx := p_refund_tx;
-    RETURN r;
+    st.status := 'ok';
+    st.refund_tx := p_refund_tx;
+    st.leg1_id := p_refund_tx;
+    st.leg1_kind := 'refund';
+    st.leg1_amount := b.stake;
+    IF b.state = 'settled' THEN
+        st.leg2_id := p_reversal_tx;
+        st.leg2_kind := 'win_reversal';
+        st.leg2_amount := -b.win;
+    END IF;
+    RETURN st;
 END
+$$;
+
+-- Runs bet calls in one transaction, in the given order, one outcome per call (a refusal is
+-- an outcome and does not fail its neighbours). p_ops: pay_in | pay_in_out | pay_out |
+-- refund; p_tx1/p_tx2 are the transaction ids a call writes if applied (the bet, win or
+-- refund leg; PayInOut's win leg or a refund's win reversal).
+--
+-- 1. Lock every wallet of the batch, in id order, and read balance and version.
+-- 2. Read each call's context (its session's wallet, whether it takes bets, whether the
+--    player or operator is blocked); no context = session not found or another provider's.
+-- 3. Run each call's step against the running balance of its wallet; collect its legs with
+--    their journal sequence numbers and running balances.
+-- 4. Write each wallet once and every journal row in one INSERT.
+CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
+                          p_rounds text[], p_stakes numeric[], p_wins numeric[],
+                          p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[])
+RETURNS SETOF bet_outcome LANGUAGE plpgsql AS $$
+DECLARE
+    w_ids      uuid[];
+    w_players  uuid[];
+    w_balance  numeric[];
+    w_version  bigint[];
+    w_moved    boolean[];
+    c_wallet   int[];
+    c_live     boolean[];
+    c_blocked  boolean[];
+    j_id       uuid[] := '{}';
+    j_wallet   uuid[] := '{}';
+    j_player   uuid[] := '{}';
+    j_seq      bigint[] := '{}';
+    j_kind     text[] := '{}';
+    j_amount   numeric[] := '{}';
+    j_after    numeric[] := '{}';
+    j_provider text[] := '{}';
+    j_bet      text[] := '{}';
+    k          int;
+    st         bet_step;
+    r          bet_outcome;
+BEGIN
+    SELECT array_agg(id ORDER BY id), array_agg(player_id ORDER BY id),
+           array_agg(balance ORDER BY id), array_agg(version ORDER BY id),
+           array_agg(false)
+      INTO w_ids, w_players, w_balance, w_version, w_moved
+      FROM (SELECT w.id, w.player_id, w.balance, w.version FROM wallets w
+             WHERE w.id IN (SELECT wallet_id FROM sessions WHERE id = ANY (p_sessions))
+             ORDER BY w.id
+               FOR UPDATE) locked;
+
+    SELECT array_agg(array_position(w_ids, ss.wallet_id) ORDER BY i.ord),
+           array_agg(ss.status = 'open' AND ss.expires_at > now() ORDER BY i.ord),
+           array_agg(pl.status = 'blocked' OR op.status <> 'active' ORDER BY i.ord)
+      INTO c_wallet, c_live, c_blocked
+      FROM unnest(p_sessions, p_providers) WITH ORDINALITY AS i (session, provider, ord)
+      LEFT JOIN sessions ss ON ss.id = i.session AND ss.provider_id = i.provider
+      LEFT JOIN players pl ON pl.id = ss.player_id
+      LEFT JOIN counterparties op ON op.id = pl.operator_id;
+
+    FOR i IN 1 .. cardinality(p_ops) LOOP
+        k := c_wallet[i];
+        IF k IS NULL THEN
+            RETURN NEXT ROW('session_not_found', NULL, NULL, NULL, NULL)::bet_outcome;
+            CONTINUE;
+        END IF;
+        st := CASE p_ops[i]
+            WHEN 'pay_out' THEN
+                bet_payout_step(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
+                                p_wins[i], p_tx1[i], p_standalone[i], w_ids[k], w_players[k])
+            WHEN 'refund' THEN
+                bet_refund_step(p_providers[i], p_sessions[i], p_bets[i], p_tx1[i], p_tx2[i],
+                                w_ids[k], w_players[k], w_balance[k])
+            ELSE
+                bet_place_step(p_ops[i], p_providers[i], p_sessions[i], p_bets[i],
+                               p_rounds[i], p_stakes[i], p_wins[i], p_tx1[i], p_tx2[i],
+                               w_ids[k], w_players[k], w_balance[k], c_live[i], c_blocked[i])
+            END;
+        IF st.leg1_id IS NOT NULL THEN
+            w_balance[k] := w_balance[k] + st.leg1_amount;
+            w_version[k] := w_version[k] + 1;
+            w_moved[k] := true;
+            j_id := j_id || st.leg1_id;
+            j_wallet := j_wallet || w_ids[k];
+            j_player := j_player || w_players[k];
+            j_seq := j_seq || w_version[k];
+            j_kind := j_kind || st.leg1_kind;
+            j_amount := j_amount || st.leg1_amount;
+            j_after := j_after || w_balance[k];
+            j_provider := j_provider || p_providers[i];
+            j_bet := j_bet || p_bets[i];
+        END IF;
+        IF st.leg2_id IS NOT NULL THEN
+            w_balance[k] := w_balance[k] + st.leg2_amount;
+            w_version[k] := w_version[k] + 1;
+            j_id := j_id || st.leg2_id;
+            j_wallet := j_wallet || w_ids[k];
+            j_player := j_player || w_players[k];
+            j_seq := j_seq || w_version[k];
+            j_kind := j_kind || st.leg2_kind;
+            j_amount := j_amount || st.leg2_amount;
+            j_after := j_after || w_balance[k];
+            j_provider := j_provider || p_providers[i];
+            j_bet := j_bet || p_bets[i];
+        END IF;
+        RETURN NEXT ROW(st.status, st.bet_tx, st.win_tx, st.refund_tx,
+                        CASE WHEN st.status IN ('ok', 'duplicate') THEN w_balance[k] END
+                       )::bet_outcome;
+    END LOOP;
+
+    IF cardinality(j_id) > 0 THEN
+        UPDATE wallets w SET balance = m.balance, version = m.version, updated_at = now()
+          FROM unnest(w_ids, w_balance, w_version, w_moved) AS m (id, balance, version, moved)
+         WHERE w.id = m.id AND m.moved;
+        INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
+                             provider_id, bet_id)
+        SELECT * FROM unnest(j_id, j_wallet, j_player, j_seq, j_kind, j_amount, j_after,
+                             j_provider, j_bet);
+    END IF;
+END
+$$;
+
+-- The four calls by name, one call each (a batch of one): what the server runs when group
+-- commit is off, and what a pgbench script or an operator's SQL session can call.
+CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
+                       p_stake numeric, p_bet_tx uuid)
+RETURNS SETOF bet_outcome LANGUAGE sql AS $$
+    SELECT * FROM bet_batch(ARRAY['pay_in'], ARRAY[p_provider], ARRAY[p_session],
+                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[p_stake],
+                            ARRAY[NULL::numeric], ARRAY[p_bet_tx], ARRAY[NULL::uuid],
+                            ARRAY[false])
+$$;
+
+CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
+                           p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid)
+RETURNS SETOF bet_outcome LANGUAGE sql AS $$
+    SELECT * FROM bet_batch(ARRAY['pay_in_out'], ARRAY[p_provider], ARRAY[p_session],
+                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[p_stake], ARRAY[p_win],
+                            ARRAY[p_bet_tx], ARRAY[p_win_tx], ARRAY[false])
+$$;
+
+CREATE FUNCTION pay_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
+                        p_win numeric, p_win_tx uuid, p_standalone_wins boolean)
+RETURNS SETOF bet_outcome LANGUAGE sql AS $$
+    SELECT * FROM bet_batch(ARRAY['pay_out'], ARRAY[p_provider], ARRAY[p_session],
+                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[NULL::numeric],
+                            ARRAY[p_win], ARRAY[p_win_tx], ARRAY[NULL::uuid],
+                            ARRAY[p_standalone_wins])
+$$;
+
+CREATE FUNCTION refund(p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid,
+                       p_reversal_tx uuid)
+RETURNS SETOF bet_outcome LANGUAGE sql AS $$
+    SELECT * FROM bet_batch(ARRAY['refund'], ARRAY[p_provider], ARRAY[p_session],
+                            ARRAY[p_bet_id], ARRAY[NULL::text], ARRAY[NULL::numeric],
+                            ARRAY[NULL::numeric], ARRAY[p_refund_tx], ARRAY[p_reversal_tx],
+                            ARRAY[false])
 $$;
 
 -- Balance on a session: no lock, one read. No row when the session does not exist or belongs
@@ -406,39 +498,5 @@ BEGIN
                              CASE WHEN p_kind = 'deposit' THEN p_amount ELSE -p_amount END);
     UPDATE transfers SET balance_after = v_balance WHERE id = p_transfer;
     RETURN QUERY SELECT 'ok'::text, p_transfer, v_balance, now();
-END
-$$;
-
--- Group commit: several bet calls in one transaction, in the given order, one outcome per
--- call (a refusal is an outcome and does not fail its neighbours). Every wallet the batch
--- touches is locked first, in id order, so two batches never deadlock; the per-call
--- functions then find their wallet already locked by this transaction.
-CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
-                          p_rounds text[], p_stakes numeric[], p_wins numeric[],
-                          p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[])
-RETURNS SETOF bet_outcome LANGUAGE plpgsql AS $$
-DECLARE
-    r bet_outcome;
-BEGIN
-    PERFORM 1 FROM wallets
-     WHERE id IN (SELECT wallet_id FROM sessions WHERE id = ANY (p_sessions))
-     ORDER BY id
-       FOR UPDATE;
-    FOR i IN 1 .. cardinality(p_ops) LOOP
-        CASE p_ops[i]
-            WHEN 'pay_in' THEN
-                r := pay_in(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
-                            p_stakes[i], p_tx1[i]);
-            WHEN 'pay_in_out' THEN
-                r := pay_in_out(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
-                                p_stakes[i], p_wins[i], p_tx1[i], p_tx2[i]);
-            WHEN 'pay_out' THEN
-                r := pay_out(p_providers[i], p_sessions[i], p_bets[i], p_rounds[i],
-                             p_wins[i], p_tx1[i], p_standalone[i]);
-            WHEN 'refund' THEN
-                r := refund(p_providers[i], p_sessions[i], p_bets[i], p_tx1[i], p_tx2[i]);
-        END CASE;
-        RETURN NEXT r;
-    END LOOP;
 END
 $$;

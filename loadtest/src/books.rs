@@ -31,8 +31,9 @@ pub async fn verify(
     let missing: i64 = client
         .query_one(
             "SELECT count(*) FROM unnest($2::text[]) AS b(id)
-              WHERE NOT EXISTS (SELECT 1 FROM journal j
-                                 WHERE j.provider_id = $1 AND j.bet_id = b.id)",
+               LEFT JOIN (SELECT DISTINCT bet_id FROM journal WHERE provider_id = $1) j
+                 ON j.bet_id = b.id
+              WHERE j.bet_id IS NULL",
             &[&provider_id, &moved],
         )
         .await?

@@ -38,7 +38,8 @@ SELECT 'journal', j.id::text FROM journal j
 UNION ALL
 SELECT 'bet', b.provider_id || '/' || b.bet_id FROM bets b
  WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = b.wallet_id)
-    OR b.kind NOT IN ('pay_in', 'pay_in_out', 'pay_out', 'refund')";
+    OR b.kind NOT IN ('pay_in', 'pay_in_out', 'pay_out', 'refund')
+    OR b.stake < 0 OR b.win < 0";
 
 /// Bets whose journal rows do not match their state, and journal rows naming no bet.
 const BETS: &str = "

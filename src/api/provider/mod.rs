@@ -24,25 +24,15 @@ use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/sessions/{session_id}/balance",
-        web::get().to(balance::handle),
-    )
-    .route(
-        "/v1/sessions/{session_id}/bets/pay-in",
-        web::post().to(pay_in::handle),
-    )
-    .route(
-        "/v1/sessions/{session_id}/bets/pay-out",
-        web::post().to(pay_out::handle),
-    )
-    .route(
-        "/v1/sessions/{session_id}/bets/pay-in-out",
-        web::post().to(pay_in_out::handle),
-    )
-    .route(
-        "/v1/sessions/{session_id}/bets/refund",
-        web::post().to(refund::handle),
+    // One scope, so that a call matches one dynamic pattern and then a static suffix.
+    cfg.service(
+        web::scope("/v1/sessions/{session_id}")
+            .route("/balance", web::get().to(balance::handle))
+            .route("/bets/pay-in", web::post().to(pay_in::handle))
+            .route("/bets/pay-out", web::post().to(pay_out::handle))
+            .route("/bets/pay-in-out", web::post().to(pay_in_out::handle))
+            .route("/bets/refund", web::post().to(refund::handle))
+            .default_service(web::to(crate::api::no_such_endpoint)),
     );
 }
 
