@@ -6,7 +6,7 @@
 -- the bet record, and which journal legs it posts) live in one "step" function per call.
 -- `bet_batch` runs any number of calls in one transaction: it locks their wallets, runs each
 -- step in order against running balances, then writes every wallet and journal row at once.
--- A single call is a batch of one; pay_in, pay_out, pay_in_out and refund are that, by name.
+-- `bet_one` runs a single call; pay_in, pay_out, pay_in_out and refund are that, by name.
 --
 -- Locking: the rows locked are the players' wallets (FOR UPDATE), first and in id order, so
 -- two batches never deadlock. Everything a step reads or writes belongs to a locked wallet,
@@ -384,41 +384,94 @@ BEGIN
 END
 $$;
 
--- The four calls by name, one call each (a batch of one): what the server runs when group
--- commit is off, and what a pgbench script or an operator's SQL session can call.
+-- One call alone, in its own transaction: what the server runs when group commit is off or a
+-- batch has one call. The same step as in a batch, with the wallet locked through the session
+-- in one query and the legs posted by ledger_post.
+CREATE FUNCTION bet_one(p_op text, p_provider text, p_session uuid, p_bet_id text,
+                        p_round text, p_stake numeric, p_win numeric, p_tx1 uuid, p_tx2 uuid,
+                        p_standalone boolean)
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+DECLARE
+    s   record;
+    st  bet_step;
+    r   bet_outcome;
+BEGIN
+    SELECT w.id AS wallet_id, w.player_id, w.balance,
+           ss.status = 'open' AND ss.expires_at > now() AS live,
+           pl.status = 'blocked' OR op.status <> 'active' AS blocked
+      INTO s
+      FROM sessions ss
+      JOIN wallets w ON w.id = ss.wallet_id
+      JOIN players pl ON pl.id = ss.player_id
+      JOIN counterparties op ON op.id = pl.operator_id
+     WHERE ss.id = p_session AND ss.provider_id = p_provider
+       FOR UPDATE OF w;
+    IF NOT FOUND THEN
+        r.status := 'session_not_found';
+        RETURN r;
+    END IF;
+    st := CASE p_op
+        WHEN 'pay_out' THEN
+            bet_payout_step(p_provider, p_session, p_bet_id, p_round, p_win, p_tx1,
+                            p_standalone, s.wallet_id, s.player_id)
+        WHEN 'refund' THEN
+            bet_refund_step(p_provider, p_session, p_bet_id, p_tx1, p_tx2, s.wallet_id,
+                            s.player_id, s.balance)
+        ELSE
+            bet_place_step(p_op, p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
+                           p_tx1, p_tx2, s.wallet_id, s.player_id, s.balance, s.live,
+                           s.blocked)
+        END;
+    r.status := st.status;
+    r.bet_tx := st.bet_tx;
+    r.win_tx := st.win_tx;
+    r.refund_tx := st.refund_tx;
+    IF st.leg1_id IS NOT NULL THEN
+        r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
+                                 st.leg1_id, st.leg1_kind, st.leg1_amount,
+                                 st.leg2_id, st.leg2_kind, st.leg2_amount);
+    ELSIF st.status IN ('ok', 'duplicate') THEN
+        r.balance := s.balance;
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- The four calls by name, one call each.
 CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
                        p_stake numeric, p_bet_tx uuid)
-RETURNS SETOF bet_outcome LANGUAGE sql AS $$
-    SELECT * FROM bet_batch(ARRAY['pay_in'], ARRAY[p_provider], ARRAY[p_session],
-                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[p_stake],
-                            ARRAY[NULL::numeric], ARRAY[p_bet_tx], ARRAY[NULL::uuid],
-                            ARRAY[false])
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN bet_one('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
+                   p_bet_tx, NULL, false);
+END
 $$;
 
 CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
                            p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid)
-RETURNS SETOF bet_outcome LANGUAGE sql AS $$
-    SELECT * FROM bet_batch(ARRAY['pay_in_out'], ARRAY[p_provider], ARRAY[p_session],
-                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[p_stake], ARRAY[p_win],
-                            ARRAY[p_bet_tx], ARRAY[p_win_tx], ARRAY[false])
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN bet_one('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
+                   p_bet_tx, p_win_tx, false);
+END
 $$;
 
 CREATE FUNCTION pay_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
                         p_win numeric, p_win_tx uuid, p_standalone_wins boolean)
-RETURNS SETOF bet_outcome LANGUAGE sql AS $$
-    SELECT * FROM bet_batch(ARRAY['pay_out'], ARRAY[p_provider], ARRAY[p_session],
-                            ARRAY[p_bet_id], ARRAY[p_round], ARRAY[NULL::numeric],
-                            ARRAY[p_win], ARRAY[p_win_tx], ARRAY[NULL::uuid],
-                            ARRAY[p_standalone_wins])
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN bet_one('pay_out', p_provider, p_session, p_bet_id, p_round, NULL, p_win,
+                   p_win_tx, NULL, p_standalone_wins);
+END
 $$;
 
 CREATE FUNCTION refund(p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid,
                        p_reversal_tx uuid)
-RETURNS SETOF bet_outcome LANGUAGE sql AS $$
-    SELECT * FROM bet_batch(ARRAY['refund'], ARRAY[p_provider], ARRAY[p_session],
-                            ARRAY[p_bet_id], ARRAY[NULL::text], ARRAY[NULL::numeric],
-                            ARRAY[NULL::numeric], ARRAY[p_refund_tx], ARRAY[p_reversal_tx],
-                            ARRAY[false])
+RETURNS bet_outcome LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN bet_one('refund', p_provider, p_session, p_bet_id, NULL, NULL, NULL, p_refund_tx,
+                   p_reversal_tx, false);
+END
 $$;
 
 -- Balance on a session: no lock, one read. No row when the session does not exist or belongs

@@ -9,7 +9,7 @@
 //! | `CROUPIER_WORKERS` | `1` | HTTP worker threads |
 //! | `CROUPIER_SESSION_TTL_MINUTES` | `1440` | lifetime of a game session opened by croupier |
 //! | `CROUPIER_BATCHING` | `on` | group commit of concurrent bets (`on`/`off`) |
-//! | `CROUPIER_BATCH_COMBINERS` | `8` | combiners (batches in flight at once) |
+//! | `CROUPIER_BATCH_COMBINERS` | `4` | combiners (batches in flight at once) |
 //! | `CROUPIER_BATCH_MAX` | `64` | largest batch |
 //! | `CROUPIER_BATCH_WAIT_US` | `0` | wait for a fuller batch, microseconds |
 //! | `CROUPIER_BATCH_QUEUE` | `4096` | bets queued per combiner before refusing (code 99) |
@@ -73,7 +73,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "CROUPIER_BATCH_COMBINERS",
-        default_value_t = 8,
+        default_value_t = 4,
         global = true
     )]
     pub batch_combiners: usize,

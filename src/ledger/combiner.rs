@@ -41,7 +41,7 @@ pub struct BatchSettings {
 impl Default for BatchSettings {
     fn default() -> Self {
         Self {
-            combiners: 8,
+            combiners: 4,
             max_batch: 64,
             queue: 4096,
             max_wait: Duration::ZERO,

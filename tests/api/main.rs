@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod bad_input;
+mod batch;
 mod concurrency;
 mod helpers;
 mod operator;

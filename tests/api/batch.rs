@@ -1,0 +1,177 @@
+//! Group commit: calls that share one transaction answer exactly as if each ran alone, in
+//! order, including calls that depend on each other inside the batch.
+
+use futures::future::join_all;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::helpers::{batching, dec, spawn_app, Player, TestApp};
+
+/// One call of a batch: (op, player, bet id, stake, win).
+type Call<'a> = (
+    &'a str,
+    &'a Player,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// Runs `calls` through `bet_batch` in one statement; returns (status, balance) per call.
+async fn batch(app: &TestApp, calls: &[Call<'_>]) -> Vec<(String, Option<Decimal>)> {
+    let ops: Vec<&str> = calls.iter().map(|c| c.0).collect();
+    let providers: Vec<&str> = calls.iter().map(|_| app.provider.id.as_str()).collect();
+    let sessions: Vec<Uuid> = calls.iter().map(|c| c.1.session).collect();
+    let bets: Vec<&str> = calls.iter().map(|c| c.2).collect();
+    let rounds: Vec<Option<&str>> = calls.iter().map(|_| None).collect();
+    let stakes: Vec<Option<Decimal>> = calls.iter().map(|c| c.3.map(dec)).collect();
+    let wins: Vec<Option<Decimal>> = calls.iter().map(|c| c.4.map(dec)).collect();
+    let tx1: Vec<Uuid> = calls.iter().map(|_| Uuid::now_v7()).collect();
+    let tx2: Vec<Uuid> = calls.iter().map(|_| Uuid::now_v7()).collect();
+    let standalone: Vec<bool> = calls.iter().map(|_| true).collect();
+    let client = app.pool.get().await.unwrap();
+    client
+        .query(
+            "SELECT status, balance FROM bet_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &ops,
+                &providers,
+                &sessions,
+                &bets,
+                &rounds,
+                &stakes,
+                &wins,
+                &tx1,
+                &tx2,
+                &standalone,
+            ],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn statuses(outcomes: &[(String, Option<Decimal>)]) -> Vec<&str> {
+    outcomes.iter().map(|o| o.0.as_str()).collect()
+}
+
+#[tokio::test]
+async fn calls_in_one_batch_see_each_other_in_order() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "10").await;
+    let q = app.player("USD", "5").await;
+    let out = batch(
+        &app,
+        &[
+            ("pay_in", &p, "a", Some("4"), None),          // 6 left
+            ("pay_in", &p, "a", Some("4"), None),          // the same bet again: duplicate
+            ("pay_in", &p, "a", Some("5"), None),          // other data: conflict
+            ("pay_in", &p, "b", Some("7"), None),          // 6 < 7: insufficient funds
+            ("pay_out", &p, "a", None, Some("20")),        // settles a: 26
+            ("refund", &p, "c", None, None),               // tombstone
+            ("pay_in_out", &p, "c", Some("1"), Some("2")), // refunded first: closed
+            ("pay_in_out", &q, "d", Some("5"), Some("1")), // the other wallet: 1
+            ("refund", &p, "a", None, None),               // reverses a: 26 + 4 - 20 = 10
+            ("pay_out", &p, "a", None, Some("20")),        // refunded: closed
+            ("pay_in", &p, "b", Some("7"), None),          // now affordable: 3
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&out),
+        [
+            "ok",
+            "duplicate",
+            "conflict",
+            "insufficient_funds",
+            "ok",
+            "ok",
+            "bet_closed",
+            "ok",
+            "ok",
+            "bet_closed",
+            "ok"
+        ]
+    );
+    let balances: Vec<Option<Decimal>> = out.iter().map(|o| o.1).collect();
+    assert_eq!(
+        balances,
+        [
+            Some(dec("6")),
+            Some(dec("6")),
+            None,
+            None,
+            Some(dec("26")),
+            Some(dec("26")),
+            None,
+            Some(dec("1")),
+            Some(dec("10")),
+            None,
+            Some(dec("3")),
+        ]
+    );
+    // deposit + a + win + refund + reversal + b
+    assert_eq!(app.wallet(&p).await, (dec("3"), 6));
+    assert_eq!(app.wallet(&q).await, (dec("1"), 3));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_batch_names_sessions_it_cannot_use_without_failing_the_rest() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "10").await;
+    let mut ghost = p.clone();
+    ghost.session = Uuid::now_v7();
+    app.sql(&format!(
+        "UPDATE sessions SET status = 'closed' WHERE id = '{}'",
+        p.session
+    ))
+    .await;
+    let q = app.player("USD", "10").await;
+    let out = batch(
+        &app,
+        &[
+            ("pay_in", &ghost, "x", Some("1"), None),
+            ("pay_in", &p, "y", Some("1"), None), // closed session: no bets
+            ("pay_out", &p, "z", None, Some("2")), // a win still lands
+            ("pay_in", &q, "w", Some("1"), None),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&out),
+        ["session_not_found", "session_not_found", "ok", "ok"]
+    );
+    assert_eq!(app.wallet(&p).await, (dec("12"), 2));
+    assert_eq!(app.wallet(&q).await, (dec("9"), 2));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn concurrent_bets_of_one_player_share_transactions_when_batching_is_on() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "1000").await;
+    let replies = join_all((0..60).map(|i| {
+        let (app, p) = (&app, &p);
+        async move { app.pay_in_out(p, &format!("g-{i}"), "1", "1").await }
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r.code() == 1));
+    let client = app.pool.get().await.unwrap();
+    let transactions: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM journal WHERE kind = 'bet'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if batching().is_some() {
+        assert!(transactions < 60, "60 bets in {transactions} transactions");
+    } else {
+        assert_eq!(transactions, 60);
+    }
+    assert_eq!(app.wallet(&p).await, (dec("1000"), 121));
+    app.assert_books_balance().await;
+}
