@@ -127,7 +127,13 @@ impl Counterparty {
     }
 
     /// Constant-time check of `sign` (raw hex from the header) over the request.
-    fn verify(&self, body: Option<&[u8]>, timestamp: &str, request_id: &str, sign: &str) -> bool {
+    pub fn verify(
+        &self,
+        body: Option<&[u8]>,
+        timestamp: &str,
+        request_id: &str,
+        sign: &str,
+    ) -> bool {
         let mut expected = [0u8; 32];
         if hex::decode_to_slice(sign, &mut expected).is_err() {
             return false;

@@ -2,6 +2,7 @@
 
 pub mod embedded;
 pub mod migrate;
+pub mod testing;
 
 use std::time::Duration;
 

@@ -2,12 +2,11 @@
 //! (cloned from a migrated template), a server on a free port, and a typed client that signs
 //! every call like a game provider.
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 use croupier::admin::{Admin, Credentials};
-use croupier::db::embedded::{Cluster, Profile};
+use croupier::db::testing::TestCluster;
 use croupier::db::DbPool;
 use croupier::ledger::BatchSettings;
 use croupier::money::{Amount, Currency};
@@ -17,80 +16,27 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use uuid::Uuid;
 
-const TEMPLATE: &str = "croupier_template";
-
-struct TestCluster {
-    cluster: Cluster,
-    dir: PathBuf,
-}
-
 static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
-/// CREATE DATABASE … TEMPLATE refuses to run while another copy of the template is being
-/// made; one at a time.
-static CREATE_DB: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn cluster() -> &'static TestCluster {
     CLUSTER.get_or_init(|| {
-        // Started on a thread of its own: the caller is inside a test's async runtime.
-        std::thread::spawn(|| {
-            let dir = std::env::temp_dir().join(format!("croupier-test-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            let cluster = Cluster::start(&dir.join("pg"), Profile::Test)
-                .expect("the test PostgreSQL cluster starts");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                cluster
-                    .ensure_database(TEMPLATE)
-                    .await
-                    .expect("template db");
-                let (mut client, conn) =
-                    tokio_postgres::connect(&cluster.database_url(TEMPLATE), tokio_postgres::NoTls)
-                        .await
-                        .expect("connect to template");
-                let driver = tokio::spawn(conn);
-                croupier::db::migrate::run(&mut client)
-                    .await
-                    .expect("migrations apply");
-                drop(client);
-                let _ = driver.await;
-            });
-            TestCluster { cluster, dir }
-        })
-        .join()
-        .expect("cluster thread")
+        TestCluster::start("croupier-test").expect("the test PostgreSQL cluster starts")
     })
 }
 
 #[ctor::dtor]
 fn stop_cluster() {
     if let Some(c) = CLUSTER.get() {
-        let _ = c.cluster.stop();
-        let _ = std::fs::remove_dir_all(&c.dir);
+        c.stop();
     }
 }
 
 /// A fresh, migrated, empty database. Returns its URL.
 pub async fn fresh_database() -> String {
-    let c = cluster();
-    let name = format!("t_{}", Uuid::new_v4().simple());
-    let (client, conn) =
-        tokio_postgres::connect(&c.cluster.database_url("postgres"), tokio_postgres::NoTls)
-            .await
-            .expect("connect to postgres db");
-    let driver = tokio::spawn(conn);
-    {
-        let _one_at_a_time = CREATE_DB.lock().await;
-        client
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
-            .await
-            .expect("create test database");
-    }
-    drop(client);
-    let _ = driver.await;
-    c.cluster.database_url(&name)
+    cluster()
+        .fresh_database()
+        .await
+        .expect("a fresh test database")
 }
 
 pub struct TestApp {

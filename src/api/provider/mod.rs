@@ -3,7 +3,7 @@
 
 mod balance;
 mod pay_in;
-mod pay_in_out;
+pub mod pay_in_out;
 mod pay_out;
 mod refund;
 
@@ -101,7 +101,7 @@ impl Call {
     }
 
     fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::bad_format(json_problem(&e)))
+        json(&self.body)
     }
 
     async fn currency(&self, state: &AppState) -> Result<Currency, Error> {
@@ -114,6 +114,10 @@ impl Call {
     fn amount(&self, raw: &RawValue, currency: Currency) -> Result<Amount, Error> {
         Ok(Amount::parse_json(raw.get(), currency)?)
     }
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::bad_format(json_problem(&e)))
 }
 
 /// A short description of a JSON problem, without echoing the body.
@@ -138,7 +142,7 @@ fn round_id(raw: Option<&RawValue>) -> Result<Option<RoundId>, Error> {
 
 /// The JSON answer. Transaction ids are strings, amounts JSON numbers.
 #[derive(Debug, Default, Serialize)]
-struct Answer {
+pub struct Answer {
     #[serde(rename = "betTransactionId", skip_serializing_if = "Option::is_none")]
     bet_tx: Option<Uuid>,
     #[serde(rename = "winTransactionId", skip_serializing_if = "Option::is_none")]
@@ -162,6 +166,15 @@ struct Answer {
 }
 
 impl Answer {
+    /// PayInOut's answer: both transaction ids and the balance.
+    pub fn pay_in_out(r: &BetReceipt) -> Self {
+        Self {
+            bet_tx: r.bet_tx,
+            win_tx: r.win_tx,
+            ..Self::receipt(r)
+        }
+    }
+
     /// Success (1) or already processed (104), with the balance after the call.
     fn receipt(r: &BetReceipt) -> Self {
         Self {

@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, respond, round_id, Answer, Call};
 use crate::error::Error;
+use crate::ledger::{BetId, RoundId};
+use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -21,6 +23,26 @@ struct Body<'a> {
     bet_amount: &'a RawValue,
     #[serde(borrow)]
     win_amount: &'a RawValue,
+}
+
+/// A PayInOut request, decoded and checked.
+#[derive(Debug)]
+pub struct PayInOut {
+    pub bet: BetId,
+    pub round: Option<RoundId>,
+    pub stake: Amount,
+    pub win: Amount,
+}
+
+/// Decodes a PayInOut body for a session in `currency` (amounts exact, in its scale).
+pub fn decode(body: &[u8], currency: Currency) -> Result<PayInOut, Error> {
+    let body: Body = super::json(body)?;
+    Ok(PayInOut {
+        bet: bet_id(body.bet_id)?,
+        round: round_id(body.game_round_id)?,
+        stake: Amount::parse_json(body.bet_amount.get(), currency)?,
+        win: Amount::parse_json(body.win_amount.get(), currency)?,
+    })
 }
 
 pub async fn handle(
@@ -37,25 +59,17 @@ async fn pay_in_out(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
-    let currency = call.currency(state).await?;
-    let stake = call.amount(body.bet_amount, currency)?;
-    let win = call.amount(body.win_amount, currency)?;
+    let bet = decode(&call.body, call.currency(state).await?)?;
     let receipt = state
         .ledger
         .pay_in_out(
             &call.provider.id,
             call.session,
-            &bet,
-            round.as_ref(),
-            stake,
-            win,
+            &bet.bet,
+            bet.round.as_ref(),
+            bet.stake,
+            bet.win,
         )
         .await?;
-    Ok(Answer {
-        bet_tx: receipt.bet_tx,
-        win_tx: receipt.win_tx,
-        ..Answer::receipt(&receipt)
-    })
+    Ok(Answer::pay_in_out(&receipt))
 }

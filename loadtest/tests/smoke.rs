@@ -1,0 +1,101 @@
+//! A short run of every scenario against a real server and database: the books must balance
+//! (every acknowledged bet journaled, `reconcile` clean) and every answer must be the one the
+//! scenario expects. Speed is not checked here; that is the benchmark's job.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use croupier::db::testing::TestCluster;
+use croupier::ledger::BatchSettings;
+use croupier::startup::{Application, ServerConfig};
+use loadtest::run::{run, RunConfig};
+use loadtest::scenario::{Distribution, Players, Scenario};
+
+static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+
+#[ctor::dtor]
+fn stop_cluster() {
+    if let Some(c) = CLUSTER.get() {
+        c.stop();
+    }
+}
+
+async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
+    let cluster = CLUSTER.get_or_init(|| TestCluster::start("loadtest-smoke").unwrap());
+    let url = cluster.fresh_database().await.unwrap();
+    let pool = croupier::db::pool(&url, 8).unwrap();
+    let app = Application::build(&ServerConfig::local(batching), pool).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    tokio::spawn(app.run_until_stopped());
+    (addr, url)
+}
+
+async fn every_scenario_keeps_the_books(batching: Option<BatchSettings>) {
+    let (addr, url) = server(batching).await;
+    let fixture = loadtest::seed(&url, 200, "1000000").await.unwrap();
+    let all = Arc::new(Players::new(fixture.sessions.clone(), Distribution::Zipf).unwrap());
+    let hot =
+        Arc::new(Players::new(fixture.sessions[..10].to_vec(), Distribution::Uniform).unwrap());
+    let mut moved = Vec::new();
+    for (scenario, rate) in [
+        (Scenario::Mixed, None),
+        (Scenario::Retry, None),
+        (Scenario::Hot, None),
+        (Scenario::Payinout, Some(400.0)),
+    ] {
+        let mut summary = run(RunConfig {
+            addr,
+            signer: fixture.provider.clone(),
+            players: if scenario == Scenario::Hot {
+                hot.clone()
+            } else {
+                all.clone()
+            },
+            scenario,
+            connections: 12,
+            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(300),
+            rate,
+            progress: false,
+        })
+        .await
+        .unwrap();
+        assert!(summary.requests > 100, "{scenario:?}: {summary:?}");
+        assert_eq!(summary.unexpected, 0, "{scenario:?}: {:?}", summary.codes);
+        if scenario == Scenario::Retry {
+            // Repeats answered 104, bets arriving after their refund answered 6.
+            assert!(
+                summary.codes.get("104").copied().unwrap_or(0) > 0,
+                "{:?}",
+                summary.codes
+            );
+            assert!(
+                summary.codes.get("6").copied().unwrap_or(0) > 0,
+                "{:?}",
+                summary.codes
+            );
+        }
+        if let Some(rate) = rate {
+            // The open loop keeps to its timetable (within a wide margin on a busy machine).
+            assert!(summary.throughput_rps > rate * 0.5, "{summary:?}");
+        }
+        moved.append(&mut summary.moved_bets);
+    }
+    let books = loadtest::books::verify(&url, &fixture.provider.id, &moved)
+        .await
+        .unwrap();
+    assert!(books.acknowledged_bets > 0);
+    assert!(books.ok(), "{books:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_keeps_the_books_with_group_commit() {
+    every_scenario_keeps_the_books(Some(BatchSettings::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_keeps_the_books_one_bet_per_transaction() {
+    every_scenario_keeps_the_books(None).await;
+}
