@@ -281,7 +281,12 @@ $$;
 CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
                           p_rounds text[], p_stakes numeric[], p_wins numeric[],
                           p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[])
-RETURNS SETOF bet_outcome LANGUAGE plpgsql AS $$
+RETURNS SETOF bet_outcome LANGUAGE plpgsql
+-- With array parameters the planner's estimates make a custom plan look cheaper than the
+-- cached generic one, so it would plan this function's queries again at every call (about a
+-- millisecond); the generic plans are the right ones for every batch size.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     w_ids      uuid[];
     w_players  uuid[];

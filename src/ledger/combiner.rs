@@ -13,7 +13,14 @@
 //!   as a whole (a database error), each call is run again alone, so one bad call cannot
 //!   fail the others; a connection error answers every call "unavailable, retry".
 //! - Queues are bounded: a full queue answers at once (code 99, retry) rather than growing.
+//! - Combiners live on the thread that serves the request (each HTTP worker has its own set,
+//!   started on first use): a bet then goes from its handler to its combiner, to PostgreSQL
+//!   and back without waking another thread, which on a small machine costs more than the
+//!   work itself.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -55,7 +62,23 @@ pub struct Combiner {
     queues: Vec<mpsc::Sender<(BetRequest, Reply)>>,
 }
 
+thread_local! {
+    /// This thread's combiners, by ledger.
+    static COMBINERS: RefCell<HashMap<u64, Rc<Combiner>>> = RefCell::new(HashMap::new());
+}
+
 impl Combiner {
+    /// The calling thread's combiners for ledger `ledger`, started on the current runtime on
+    /// first use.
+    pub fn for_this_thread(ledger: u64, pool: &Pool, settings: BatchSettings) -> Rc<Self> {
+        COMBINERS.with(|all| {
+            all.borrow_mut()
+                .entry(ledger)
+                .or_insert_with(|| Rc::new(Self::start(pool.clone(), settings)))
+                .clone()
+        })
+    }
+
     pub fn start(pool: Pool, settings: BatchSettings) -> Self {
         let queues = (0..settings.combiners.max(1))
             .map(|_| {

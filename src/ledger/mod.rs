@@ -131,6 +131,9 @@ pub struct TransferReceipt {
     pub balance: Decimal,
 }
 
+/// Ledger ids (see `Ledger::id`).
+static NEXT_LEDGER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 const BALANCE: &str = "SELECT status, balance FROM session_balance($1, $2)";
 const SESSION_FACTS: &str = "SELECT s.provider_id, w.currency, s.player_id FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
 const TRANSFER_RECORD: &str = "
@@ -154,7 +157,9 @@ pub struct Ledger {
     pool: Pool,
     sessions: Cache<Uuid, SessionFacts>,
     /// Group commit, when on: bets are combined into shared transactions.
-    combiner: Option<Combiner>,
+    batching: Option<BatchSettings>,
+    /// Tells this ledger's combiners apart from another's on the same thread.
+    id: u64,
 }
 
 impl Ledger {
@@ -166,16 +171,15 @@ impl Ledger {
                 .max_capacity(200_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
-            combiner: None,
+            batching: None,
+            id: NEXT_LEDGER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
-    /// A ledger with group commit (see `combiner`). Must be called inside a Tokio runtime,
-    /// which runs the combiners.
+    /// A ledger with group commit (see `combiner`).
     pub fn batched(pool: Pool, settings: BatchSettings) -> Self {
-        let combiner = Combiner::start(pool.clone(), settings);
         Self {
-            combiner: Some(combiner),
+            batching: Some(settings),
             ..Self::new(pool)
         }
     }
@@ -316,9 +320,10 @@ impl Ledger {
             tx1: Uuid::now_v7(),
             tx2: Uuid::now_v7(),
         };
-        match &self.combiner {
-            Some(combiner) => {
+        match self.batching {
+            Some(settings) => {
                 let facts = self.session_facts(provider_id, session).await?;
+                let combiner = Combiner::for_this_thread(self.id, &self.pool, settings);
                 combiner.submit(facts.player_id, request).await
             }
             None => {
