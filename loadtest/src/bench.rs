@@ -110,6 +110,9 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
     let mut results = Results::default();
     for run_no in 1..=config.runs {
         eprintln!("run {run_no} of {}", config.runs);
+        // pgbench and the unbatched server back to back at each concurrency, so that both
+        // meet the same database (size, vacuum, checkpoints) within seconds of each other.
+        let server = Server::start(config, &url, false).await?;
         for &c in &config.concurrency {
             let p = pgbench(config, &bin, &url, &uniform, c, run_no).await?;
             eprintln!(
@@ -117,16 +120,6 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
                 p.throughput, p.p99_us
             );
             push(&mut results, PG_UNIFORM, c, p);
-            let p = pgbench(config, &bin, &url, &hot, c, run_no).await?;
-            eprintln!(
-                "  {PG_HOT} c={c}: {:.0}/s p99 {} µs",
-                p.throughput, p.p99_us
-            );
-            push(&mut results, PG_HOT, c, p);
-        }
-
-        let server = Server::start(config, &url, false).await?;
-        for &c in &config.concurrency {
             let s = load(config, &server, &fixture.provider, &players, c, None).await?;
             results.unexpected_answers += s.unexpected;
             eprintln!(
@@ -134,6 +127,12 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
                 s.throughput_rps, s.latency.p99_us
             );
             push(&mut results, UNBATCHED, c, point(&s));
+            let p = pgbench(config, &bin, &url, &hot, c, run_no).await?;
+            eprintln!(
+                "  {PG_HOT} c={c}: {:.0}/s p99 {} µs",
+                p.throughput, p.p99_us
+            );
+            push(&mut results, PG_HOT, c, p);
         }
         server.stop().await?;
 

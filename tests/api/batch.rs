@@ -5,7 +5,11 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::helpers::{batching, dec, spawn_app, Player, TestApp};
+use std::time::Duration;
+
+use croupier::ledger::BatchSettings;
+
+use crate::helpers::{batching, dec, spawn_app, spawn_app_with, Player, TestApp};
 
 /// One call of a batch: (op, player, bet id, stake, win).
 type Call<'a> = (
@@ -173,5 +177,50 @@ async fn concurrent_bets_of_one_player_share_transactions_when_batching_is_on() 
         assert_eq!(transactions, 60);
     }
     assert_eq!(app.wallet(&p).await, (dec("1000"), 121));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_99_at_once_and_leaves_no_trace() {
+    // One combiner, one bet per batch, one bet of queue: a burst overflows it.
+    let app = spawn_app_with(Some(BatchSettings {
+        combiners: 1,
+        max_batch: 1,
+        queue: 1,
+        max_wait: Duration::ZERO,
+    }))
+    .await;
+    let p = app.player("USD", "1000").await;
+    app.balance(&p).await.expect(1, 200); // the session is cached: the burst is not slowed
+    let replies = join_all((0..100).map(|i| {
+        let (app, p) = (&app, &p);
+        async move { (i, app.pay_in(p, &format!("q-{i}"), "1").await) }
+    }))
+    .await;
+    let applied: Vec<usize> = replies
+        .iter()
+        .filter(|(_, r)| r.code() == 1)
+        .map(|(i, _)| *i)
+        .collect();
+    let refused: Vec<usize> = replies
+        .iter()
+        .filter(|(_, r)| r.code() == 99)
+        .map(|(i, r)| {
+            assert_eq!(r.status, 503, "{}", r.body);
+            *i
+        })
+        .collect();
+    assert_eq!(applied.len() + refused.len(), 100);
+    assert!(!refused.is_empty() && !applied.is_empty());
+    for i in &refused {
+        assert_eq!(app.bet_state(&format!("q-{i}")).await, None);
+    }
+    let (balance, rows) = app.wallet(&p).await;
+    assert_eq!(rows, 1 + applied.len() as i64);
+    assert_eq!(balance, dec("1000") - Decimal::from(applied.len() as i64));
+    // A refused bet, sent again, applies.
+    app.pay_in(&p, &format!("q-{}", refused[0]), "1")
+        .await
+        .expect(1, 200);
     app.assert_books_balance().await;
 }

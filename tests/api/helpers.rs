@@ -147,10 +147,14 @@ pub fn dec(text: &str) -> Decimal {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(batching()).await
+}
+
+/// An app with the given group-commit settings (None: one transaction per bet).
+pub async fn spawn_app_with(batching: Option<BatchSettings>) -> TestApp {
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let app =
-        Application::build(&ServerConfig::local(batching()), pool.clone()).expect("app builds");
+    let app = Application::build(&ServerConfig::local(batching), pool.clone()).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
