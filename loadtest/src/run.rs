@@ -71,6 +71,19 @@ struct VuResult {
     unexpected_examples: Vec<String>,
 }
 
+impl VuResult {
+    fn new() -> Self {
+        Self {
+            histogram: histogram(),
+            codes: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            unexpected: 0,
+            moved_bets: Vec::new(),
+            unexpected_examples: Vec::new(),
+        }
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     // 1 µs to 60 s, 3 significant digits; the bounds are valid constants.
     match Histogram::new_with_bounds(1, 60_000_000, 3) {
@@ -114,14 +127,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         })
     });
 
-    let mut total = VuResult {
-        histogram: histogram(),
-        codes: BTreeMap::new(),
-        calls: BTreeMap::new(),
-        unexpected: 0,
-        moved_bets: Vec::new(),
-        unexpected_examples: Vec::new(),
-    };
+    let mut total = VuResult::new();
     for task in tasks {
         let r = task.await?;
         total.histogram.add(&r.histogram)?;
@@ -179,14 +185,7 @@ async fn virtual_provider(
     slots: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
 ) -> VuResult {
-    let mut result = VuResult {
-        histogram: histogram(),
-        codes: BTreeMap::new(),
-        calls: BTreeMap::new(),
-        unexpected: 0,
-        moved_bets: Vec::new(),
-        unexpected_examples: Vec::new(),
-    };
+    let mut result = VuResult::new();
     let mut rng = SmallRng::seed_from_u64(rand::random::<u64>() ^ vu as u64);
     let mut provider = Provider::new(config.scenario, prefix);
     let mut connection = Connection::new(config.addr, vu as u64);

@@ -114,6 +114,26 @@ pub struct Req {
 }
 
 impl Req {
+    /// A request stamped now with a fresh request id, to be signed with `signer`'s secret.
+    pub fn signed_by(
+        signer: &Signer,
+        method: reqwest::Method,
+        path: String,
+        body: Option<&str>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            body: body.map(|b| b.as_bytes().to_vec()),
+            counterparty: signer.id.clone(),
+            secret: signer.secret.clone(),
+            timestamp: now_ms().to_string(),
+            request_id: nonce(),
+            sign: None,
+            omit: vec![],
+        }
+    }
+
     pub fn sign_now(&self) -> String {
         croupier::auth::sign(
             self.secret.as_bytes(),
@@ -224,17 +244,7 @@ impl TestApp {
                 format!("/v1/sessions/{session}/bets/{op}"),
             )
         };
-        Req {
-            method,
-            path,
-            body: body.map(|b| b.as_bytes().to_vec()),
-            counterparty: self.provider.id.clone(),
-            secret: self.provider.secret.clone(),
-            timestamp: now_ms().to_string(),
-            request_id: nonce(),
-            sign: None,
-            omit: vec![],
-        }
+        Req::signed_by(&Signer::from(&self.provider), method, path, body)
     }
 
     pub async fn send(&self, r: Req) -> Reply {
@@ -337,6 +347,20 @@ impl TestApp {
         client.batch_execute(statement).await.expect("sql");
     }
 
+    /// Takes the database away under the running server (its connections are cut).
+    pub async fn drop_database(&self) {
+        let (cluster_url, db) = self.database_url.rsplit_once('/').expect("url with a db");
+        let (client, conn) =
+            tokio_postgres::connect(&format!("{cluster_url}/postgres"), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .await
+            .expect("drop database");
+    }
+
     /// `croupier admin reconcile` finds nothing wrong.
     pub async fn assert_books_balance(&self) {
         let report = self.admin.reconcile().await.expect("reconcile runs");
@@ -409,21 +433,12 @@ impl From<&Credentials> for Signer {
 impl TestApp {
     /// A signed operator request (POST with a body, GET without).
     pub fn op_req(&self, signer: &Signer, path: &str, body: Option<&str>) -> Req {
-        Req {
-            method: if body.is_some() {
-                reqwest::Method::POST
-            } else {
-                reqwest::Method::GET
-            },
-            path: path.to_string(),
-            body: body.map(|b| b.as_bytes().to_vec()),
-            counterparty: signer.id.clone(),
-            secret: signer.secret.clone(),
-            timestamp: now_ms().to_string(),
-            request_id: nonce(),
-            sign: None,
-            omit: vec![],
-        }
+        let method = if body.is_some() {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        Req::signed_by(signer, method, path.to_string(), body)
     }
 
     pub async fn op_send(&self, r: Req) -> OpReply {

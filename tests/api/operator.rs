@@ -317,16 +317,7 @@ async fn every_code_of_the_table_and_nothing_moves_on_refusal() {
     app.assert_books_balance().await;
 
     // 1: error occurred (the database is gone).
-    let admin_url = app.database_url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
-    let db = app.database_url.rsplit_once('/').unwrap().1.to_string();
-    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .await
-        .unwrap();
+    app.drop_database().await;
     app.deposit("bob", "USD", "1", "t-gone").await.expect(1);
 }
 

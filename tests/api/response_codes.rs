@@ -207,16 +207,7 @@ async fn an_unreachable_database_is_99_and_retryable() {
     let p = app.player("USD", "100").await;
     app.pay_in(&p, "b1", "1").await.expect(1, 200);
     // Take the database away under the running server.
-    let admin_url = app.database_url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
-    let db = app.database_url.rsplit_once('/').unwrap().1.to_string();
-    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .await
-        .unwrap();
+    app.drop_database().await;
     let r = app.pay_in(&p, "b2", "1").await;
     assert_eq!(r.code(), 99, "{}", r.body);
     assert!(r.status == 503 || r.status == 500, "{}", r.status);
