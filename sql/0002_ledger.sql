@@ -401,19 +401,26 @@ DECLARE
     st  bet_step;
     r   bet_outcome;
 BEGIN
-    SELECT w.id AS wallet_id, w.player_id, w.balance,
-           ss.status = 'open' AND ss.expires_at > now() AS live,
-           pl.status = 'blocked' OR op.status <> 'active' AS blocked
+    SELECT w.id AS wallet_id, w.player_id, w.balance, false AS live, false AS blocked
       INTO s
-      FROM sessions ss
-      JOIN wallets w ON w.id = ss.wallet_id
-      JOIN players pl ON pl.id = ss.player_id
-      JOIN counterparties op ON op.id = pl.operator_id
+      FROM sessions ss JOIN wallets w ON w.id = ss.wallet_id
      WHERE ss.id = p_session AND ss.provider_id = p_provider
        FOR UPDATE OF w;
     IF NOT FOUND THEN
         r.status := 'session_not_found';
         RETURN r;
+    END IF;
+    -- Read after the lock, in a statement of its own: a statement that waited for the lock
+    -- re-reads only the locked row, so session and player state read in the locking
+    -- statement could predate a change committed while it waited.
+    IF p_op IN ('pay_in', 'pay_in_out') THEN
+        SELECT ss.status = 'open' AND ss.expires_at > now(),
+               pl.status = 'blocked' OR op.status <> 'active'
+          INTO s.live, s.blocked
+          FROM sessions ss
+          JOIN players pl ON pl.id = ss.player_id
+          JOIN counterparties op ON op.id = pl.operator_id
+         WHERE ss.id = p_session;
     END IF;
     st := CASE p_op
         WHEN 'pay_out' THEN

@@ -11,7 +11,7 @@
 //!   never deadlock.
 //! - One refused bet does not fail its neighbours (refusals are outcomes). If the batch fails
 //!   as a whole (a database error), each call is run again alone, so one bad call cannot
-//!   fail the others; a connection error answers every call "unavailable, retry".
+//!   fail the others; a lost connection answers every call "unavailable, retry".
 //! - Queues are bounded: a full queue answers at once (code 99, retry) rather than growing.
 //! - Combiners live on the thread that serves the request (each HTTP worker has its own set,
 //!   started on first use): a bet then goes from its handler to its combiner, to PostgreSQL
@@ -155,7 +155,10 @@ async fn run_batch(pool: &Pool, requests: &[BetRequest]) -> Vec<Result<BetReceip
     }
     match execute_batch(&client, requests).await {
         Ok(outcomes) => outcomes,
-        Err(e @ Error::Unavailable(_)) => requests.iter().map(|_| Err(unavailable(&e))).collect(),
+        // The connection is gone: nothing more can be tried on it.
+        Err(e) if client.is_closed() => requests.iter().map(|_| Err(unavailable(&e))).collect(),
+        // Anything else (a bad call, a deadlock between two batches reusing one betId on
+        // different wallets) rolled the batch back: each call alone.
         Err(e) => {
             tracing::warn!(error = %e, calls = requests.len(), "bet batch failed; running its calls one by one");
             let mut outcomes = Vec::with_capacity(requests.len());

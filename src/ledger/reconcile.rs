@@ -27,12 +27,13 @@ SELECT w.id::text, w.balance::text, coalesce(j.total, 0)::text,
     OR coalesce(j.breaks, 0) <> 0
     OR w.balance <> coalesce(j.last_balance, 0)";
 
-/// Journal rows and bets naming a wallet that does not exist, or of an unknown kind, or a
+/// Journal rows and bets naming a wallet that does not exist (or another player's), or of an
+/// unknown kind, or a
 /// journal row with no reference (the hot tables carry no foreign keys and one CHECK each;
 /// see `sql/0001_core.sql`). Unknown bet states fail the per-bet check below.
 const ORPHANS: &str = "
 SELECT 'journal', j.id::text FROM journal j
- WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = j.wallet_id)
+ WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = j.wallet_id AND w.player_id = j.player_id)
     OR j.kind NOT IN ('bet', 'win', 'refund', 'win_reversal', 'deposit', 'withdrawal')
     OR NOT ((j.provider_id IS NOT NULL AND j.bet_id IS NOT NULL) OR j.transfer_id IS NOT NULL)
 UNION ALL
@@ -44,24 +45,34 @@ SELECT 'bet', b.provider_id || '/' || b.bet_id FROM bets b
 /// Bets whose journal rows do not match their state, and journal rows naming no bet.
 const BETS: &str = "
 WITH legs AS (
-    SELECT provider_id, bet_id, sum(amount) AS net, count(*) AS n,
-           count(*) FILTER (WHERE kind = 'bet') AS stakes,
-           count(*) FILTER (WHERE kind = 'win') AS wins,
-           count(*) FILTER (WHERE kind = 'refund') AS refunds,
-           count(*) FILTER (WHERE kind = 'win_reversal') AS reversals
-      FROM journal WHERE bet_id IS NOT NULL GROUP BY provider_id, bet_id
+    SELECT j.provider_id, j.bet_id, sum(j.amount) AS net, count(*) AS n,
+           count(*) FILTER (WHERE j.kind = 'bet') AS stakes,
+           count(*) FILTER (WHERE j.kind = 'win') AS wins,
+           count(*) FILTER (WHERE j.kind = 'refund') AS refunds,
+           count(*) FILTER (WHERE j.kind = 'win_reversal') AS reversals,
+           -- every leg on the bet's wallet, each of the amount its kind implies
+           coalesce(bool_and(j.wallet_id = b.wallet_id AND CASE j.kind
+               WHEN 'bet' THEN j.amount = -b.stake
+               WHEN 'win' THEN j.amount = b.win
+               WHEN 'refund' THEN j.amount = b.stake
+               WHEN 'win_reversal' THEN j.amount = -b.win
+               ELSE false END), false) AS legs_ok
+      FROM journal j
+      LEFT JOIN bets b ON b.provider_id = j.provider_id AND b.bet_id = j.bet_id
+     WHERE j.bet_id IS NOT NULL
+     GROUP BY j.provider_id, j.bet_id
 )
 SELECT coalesce(b.provider_id, l.provider_id), coalesce(b.bet_id, l.bet_id),
        coalesce(b.state, 'missing'), coalesce(l.net, 0)::text
   FROM bets b FULL JOIN legs l ON l.provider_id = b.provider_id AND l.bet_id = b.bet_id
- WHERE NOT coalesce(CASE b.state
+ WHERE NOT coalesce(CASE WHEN l.n IS NOT NULL AND NOT l.legs_ok THEN false ELSE CASE b.state
     WHEN 'open' THEN l.net = -b.stake AND l.stakes = 1 AND l.n = 1
     WHEN 'settled' THEN l.net = b.win - b.stake AND l.wins = 1 AND l.refunds = 0
                     AND l.stakes = CASE WHEN b.kind = 'pay_out' THEN 0 ELSE 1 END
                     AND l.n = l.stakes + 1
     WHEN 'refunded' THEN l.net = 0 AND l.refunds = 1 AND l.wins = l.reversals
     WHEN 'tombstone' THEN l.n IS NULL
-    ELSE false END, false)
+    ELSE false END END, false)
     OR b.state IS NULL";
 
 /// Completed transfers without exactly one journal row of their amount, and the reverse.
