@@ -23,12 +23,14 @@ pub struct Credentials {
 pub struct Admin {
     pool: Pool,
     players: Players,
+    ledger: Ledger,
 }
 
 impl Admin {
     pub fn new(pool: Pool) -> Self {
         Self {
             players: Players::new(pool.clone()),
+            ledger: Ledger::new(pool.clone()),
             pool,
         }
     }
@@ -161,8 +163,8 @@ impl Admin {
         amount: Amount,
         reference: &str,
     ) -> Result<Decimal, Error> {
-        let ledger = Ledger::new(self.pool.clone());
-        Ok(ledger
+        Ok(self
+            .ledger
             .transfer(
                 TransferKind::Deposit,
                 operator,

@@ -85,15 +85,6 @@ pub enum Role {
     Operator,
 }
 
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Provider => "provider",
-            Role::Operator => "operator",
-        }
-    }
-}
-
 /// Someone who calls us. The secret is held only as a keyed HMAC state: it is never printed.
 #[derive(Clone)]
 pub struct Counterparty {

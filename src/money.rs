@@ -71,11 +71,6 @@ impl Currency {
     pub fn max(&self) -> Decimal {
         Decimal::from(self.max_units)
     }
-
-    /// All known currencies, for documentation and the admin CLI.
-    pub fn all() -> &'static [Currency] {
-        CURRENCIES
-    }
 }
 
 impl fmt::Display for Currency {

@@ -38,6 +38,34 @@ pub async fn no_such_endpoint(req: HttpRequest) -> actix_web::HttpResponse {
         )
 }
 
+/// Logs a refused or failed call with its request id, and says whether the error's text may
+/// be shown to the caller: which authentication check failed, and what broke inside, are for
+/// our log only.
+pub fn log_failure(req: &HttpRequest, e: &Error) -> bool {
+    let request_id = req
+        .headers()
+        .get(crate::auth::HEADER_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let path = req.path();
+    match e {
+        Error::Internal(source) | Error::Unavailable(source) => {
+            tracing::error!(request_id, path, error = %e, source = %format!("{source:#}"), "call failed");
+            false
+        }
+        Error::Auth(
+            AuthFailure::UnknownCounterparty | AuthFailure::BadSignature | AuthFailure::WrongRole,
+        ) => {
+            tracing::warn!(request_id, path, error = %e, "call refused");
+            false
+        }
+        _ => {
+            tracing::debug!(request_id, path, error = %e, "call refused");
+            true
+        }
+    }
+}
+
 /// Reads the body and authenticates the caller as `role` over its raw bytes. Nothing is
 /// parsed before the signature is verified.
 pub async fn authenticated(

@@ -128,10 +128,6 @@ impl Cluster {
         )
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Whether this process started the cluster (rather than adopting a running one).
     pub fn started_here(&self) -> bool {
         self.started_here

@@ -14,7 +14,7 @@ mod bets;
 mod combiner;
 pub mod reconcile;
 
-pub use bets::{BetCall, BetRequest};
+use bets::{BetCall, BetRequest};
 pub use combiner::BatchSettings;
 use combiner::Combiner;
 
@@ -46,6 +46,10 @@ impl BetId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// A provider's game round id (shared by all players of a multiplayer round; not unique).
@@ -65,6 +69,10 @@ impl RoundId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// A game session id.
@@ -78,6 +86,14 @@ impl SessionId {
             .map(Self)
             .map_err(|_| Error::SessionNotFound)
     }
+}
+
+/// A provider's session as the bet path needs it (cached; none of it ever changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub currency: Currency,
+    player_id: Uuid,
 }
 
 /// What a bet call did: applied now, or found already applied (a repeat).
@@ -195,18 +211,15 @@ impl Ledger {
         self.sessions.invalidate_all();
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
-    /// The currency of a session's wallet, for checking amounts before the call. A session
-    /// of another provider is "not found".
-    pub async fn session_currency(
-        &self,
-        provider_id: &str,
-        session: SessionId,
-    ) -> Result<Currency, Error> {
-        Ok(self.session_facts(provider_id, session).await?.currency)
+    /// A provider's session: its wallet's currency, for checking amounts before the call,
+    /// and the player it routes by. A session of another provider is "not found".
+    pub async fn session(&self, provider_id: &str, id: SessionId) -> Result<Session, Error> {
+        let facts = self.session_facts(provider_id, id).await?;
+        Ok(Session {
+            id,
+            currency: facts.currency,
+            player_id: facts.player_id,
+        })
     }
 
     async fn session_facts(
@@ -244,13 +257,13 @@ impl Ledger {
     pub async fn pay_in(
         &self,
         provider_id: &str,
-        session: SessionId,
-        bet: &BetId,
-        round: Option<&RoundId>,
+        session: &Session,
+        bet: BetId,
+        round: Option<RoundId>,
         stake: Amount,
     ) -> Result<BetReceipt, Error> {
         let call = BetCall::PayIn {
-            round: round.map(|r| r.as_str().to_string()),
+            round: round.map(RoundId::into_string),
             stake: stake.value(),
         };
         self.bet(provider_id, session, bet, call).await
@@ -260,14 +273,14 @@ impl Ledger {
     pub async fn pay_in_out(
         &self,
         provider_id: &str,
-        session: SessionId,
-        bet: &BetId,
-        round: Option<&RoundId>,
+        session: &Session,
+        bet: BetId,
+        round: Option<RoundId>,
         stake: Amount,
         win: Amount,
     ) -> Result<BetReceipt, Error> {
         let call = BetCall::PayInOut {
-            round: round.map(|r| r.as_str().to_string()),
+            round: round.map(RoundId::into_string),
             stake: stake.value(),
             win: win.value(),
         };
@@ -280,13 +293,13 @@ impl Ledger {
         &self,
         provider_id: &str,
         standalone_wins: bool,
-        session: SessionId,
-        bet: &BetId,
-        round: Option<&RoundId>,
+        session: &Session,
+        bet: BetId,
+        round: Option<RoundId>,
         win: Amount,
     ) -> Result<BetReceipt, Error> {
         let call = BetCall::PayOut {
-            round: round.map(|r| r.as_str().to_string()),
+            round: round.map(RoundId::into_string),
             win: win.value(),
             standalone_wins,
         };
@@ -297,8 +310,8 @@ impl Ledger {
     pub async fn refund(
         &self,
         provider_id: &str,
-        session: SessionId,
-        bet: &BetId,
+        session: &Session,
+        bet: BetId,
     ) -> Result<BetReceipt, Error> {
         self.bet(provider_id, session, bet, BetCall::Refund).await
     }
@@ -308,23 +321,22 @@ impl Ledger {
     async fn bet(
         &self,
         provider_id: &str,
-        session: SessionId,
-        bet: &BetId,
+        session: &Session,
+        bet: BetId,
         call: BetCall,
     ) -> Result<BetReceipt, Error> {
         let request = BetRequest {
             provider_id: provider_id.to_string(),
-            session,
-            bet_id: bet.as_str().to_string(),
+            session: session.id,
+            bet_id: bet.into_string(),
             call,
             tx1: Uuid::now_v7(),
             tx2: Uuid::now_v7(),
         };
         match self.batching {
             Some(settings) => {
-                let facts = self.session_facts(provider_id, session).await?;
                 let combiner = Combiner::for_this_thread(self.id, &self.pool, settings);
-                combiner.submit(facts.player_id, request).await
+                combiner.submit(session.player_id, request).await
             }
             None => {
                 let client = self.pool.get().await?;

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::auth::{Counterparty, Role, HEADER_REQUEST_ID};
+use crate::auth::{Counterparty, Role};
 use crate::error::{AuthFailure, Error};
 use crate::money::{Amount, Currency, MoneyError};
 use crate::startup::AppState;
@@ -134,27 +134,10 @@ fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpRe
         .map(|json| (json, StatusCode::OK)),
         Err(e) => {
             let (code, status) = wire_code(&e);
-            let request_id = req
-                .headers()
-                .get(HEADER_REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            let detail = match &e {
-                Error::Internal(source) | Error::Unavailable(source) => {
-                    tracing::error!(request_id, path = req.path(), error = %e, source = %format!("{source:#}"), "operator call failed");
-                    None
-                }
-                // Which of these it was is for our log, not for the caller.
-                Error::Auth(AuthFailure::UnknownCounterparty | AuthFailure::BadSignature) => {
-                    tracing::warn!(request_id, path = req.path(), error = %e, "operator call refused");
-                    None
-                }
-                Error::InsufficientFunds | Error::PlayerBlocked => None,
-                _ => {
-                    tracing::debug!(request_id, path = req.path(), error = %e, "operator call refused");
-                    Some(e.to_string())
-                }
-            };
+            let shown = crate::api::log_failure(req, &e);
+            // 102 and 9 say all there is in their code's own words.
+            let detail = (shown && !matches!(e, Error::InsufficientFunds | Error::PlayerBlocked))
+                .then(|| e.to_string());
             let message = match detail {
                 Some(detail) => format!("{}: {detail}", code_message(code)),
                 None => code_message(code).to_string(),

@@ -20,13 +20,13 @@ async fn balance(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let currency = call.currency(state).await?;
+    let session = call.resolve(state).await?;
     let balance = state
         .ledger
         .session_balance(&call.provider.id, call.session)
         .await?;
     Ok(Answer {
-        currency: Some(currency.code()),
+        currency: Some(session.currency.code()),
         balance: Some(balance),
         code: code::SUCCESS,
         ..Answer::default()

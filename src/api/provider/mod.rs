@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::auth::{Counterparty, Role, HEADER_REQUEST_ID};
-use crate::error::{AuthFailure, Error};
-use crate::ledger::{BetId, BetReceipt, RoundId, SessionId};
+use crate::auth::{Counterparty, Role};
+use crate::error::Error;
+use crate::ledger::{BetId, BetReceipt, RoundId, Session, SessionId};
 use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
@@ -104,11 +104,9 @@ impl Call {
         json(&self.body)
     }
 
-    async fn currency(&self, state: &AppState) -> Result<Currency, Error> {
-        state
-            .ledger
-            .session_currency(&self.provider.id, self.session)
-            .await
+    /// The session, cached: its currency and the player it routes by.
+    async fn resolve(&self, state: &AppState) -> Result<Session, Error> {
+        state.ledger.session(&self.provider.id, self.session).await
     }
 
     fn amount(&self, raw: &RawValue, currency: Currency) -> Result<Amount, Error> {
@@ -195,29 +193,12 @@ fn respond(req: &HttpRequest, outcome: Result<Answer, Error>) -> HttpResponse {
         Ok(answer) => (answer, StatusCode::OK),
         Err(e) => {
             let (code, status) = wire_code(&e);
-            let request_id = req
-                .headers()
-                .get(HEADER_REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            let message = match &e {
-                Error::Internal(source) | Error::Unavailable(source) => {
-                    tracing::error!(request_id, path = req.path(), error = %e, source = %format!("{source:#}"), "provider call failed");
-                    e.to_string()
-                }
-                // Which of these it was is for our log, not for the caller.
-                Error::Auth(
-                    AuthFailure::UnknownCounterparty
-                    | AuthFailure::BadSignature
-                    | AuthFailure::WrongRole,
-                ) => {
-                    tracing::warn!(request_id, path = req.path(), error = %e, "provider call refused");
-                    "authentication failed".to_string()
-                }
-                _ => {
-                    tracing::debug!(request_id, path = req.path(), error = %e, "provider call refused");
-                    e.to_string()
-                }
+            let message = if crate::api::log_failure(req, &e) {
+                e.to_string()
+            } else if matches!(e, Error::Auth(_)) {
+                "authentication failed".to_string()
+            } else {
+                e.to_string() // "internal error" or "database unavailable": no details
             };
             let answer = Answer {
                 code,

@@ -36,10 +36,11 @@ async fn pay_in(
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
-    let stake = call.amount(body.bet_amount, call.currency(state).await?)?;
+    let session = call.resolve(state).await?;
+    let stake = call.amount(body.bet_amount, session.currency)?;
     let receipt = state
         .ledger
-        .pay_in(&call.provider.id, call.session, &bet, round.as_ref(), stake)
+        .pay_in(&call.provider.id, &session, bet, round, stake)
         .await?;
     Ok(Answer {
         bet_tx: receipt.bet_tx,

@@ -59,14 +59,15 @@ async fn pay_in_out(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let bet = decode(&call.body, call.currency(state).await?)?;
+    let session = call.resolve(state).await?;
+    let bet = decode(&call.body, session.currency)?;
     let receipt = state
         .ledger
         .pay_in_out(
             &call.provider.id,
-            call.session,
-            &bet.bet,
-            bet.round.as_ref(),
+            &session,
+            bet.bet,
+            bet.round,
             bet.stake,
             bet.win,
         )

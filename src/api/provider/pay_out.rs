@@ -37,15 +37,16 @@ async fn pay_out(
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
-    let win = call.amount(body.win_amount, call.currency(state).await?)?;
+    let session = call.resolve(state).await?;
+    let win = call.amount(body.win_amount, session.currency)?;
     let receipt = state
         .ledger
         .pay_out(
             &call.provider.id,
             call.provider.standalone_wins,
-            call.session,
-            &bet,
-            round.as_ref(),
+            &session,
+            bet,
+            round,
             win,
         )
         .await?;

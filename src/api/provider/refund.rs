@@ -34,7 +34,7 @@ async fn refund(
     let bet = bet_id(body.bet_id)?;
     let receipt = state
         .ledger
-        .refund(&call.provider.id, call.session, &bet)
+        .refund(&call.provider.id, &call.resolve(state).await?, bet)
         .await?;
     Ok(Answer {
         refund_tx: receipt.refund_tx,
