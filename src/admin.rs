@@ -81,6 +81,73 @@ impl Admin {
         Ok(credentials)
     }
 
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Chooses the rail (`inabit` or `b2binpay`) of an operator's crypto payouts.
+    pub async fn operator_set_payout_rail(&self, operator: &str, rail: &str) -> Result<(), Error> {
+        if crate::ledger::crypto::Rail::parse(rail).is_none() {
+            return Err(Error::bad_value("rail must be inabit or b2binpay"));
+        }
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE counterparties SET payout_rail = $2 WHERE id = $1 AND role = 'operator'",
+                &[&operator, &rail],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::bad_value("no such operator"));
+        }
+        Ok(())
+    }
+
+    /// The open crypto review queue, oldest first.
+    pub async fn crypto_reviews(&self) -> Result<Vec<serde_json::Value>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT r.id::text, r.subject, r.subject_id::text, pl.external_id, r.reason,
+                        r.detail, to_char(r.created_at AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+                   FROM crypto_reviews r LEFT JOIN players pl ON pl.id = r.player_id
+                  WHERE r.resolved_at IS NULL ORDER BY r.created_at",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(serde_json::json!({
+                    "id": r.try_get::<_, String>(0)?,
+                    "subject": r.try_get::<_, String>(1)?,
+                    "subjectId": r.try_get::<_, String>(2)?,
+                    "playerExternalId": r.try_get::<_, Option<String>>(3)?,
+                    "reason": r.try_get::<_, String>(4)?,
+                    "detail": r.try_get::<_, Option<String>>(5)?,
+                    "createdAt": r.try_get::<_, String>(6)?,
+                }))
+            })
+            .collect()
+    }
+
+    /// Marks a review entry as dealt with (any money correction is a separate, journaled
+    /// operation).
+    pub async fn crypto_resolve_review(&self, id: &str) -> Result<(), Error> {
+        let id = Uuid::parse_str(id).map_err(|_| Error::bad_value("id must be a UUID"))?;
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE crypto_reviews SET resolved_at = now() WHERE id = $1 AND resolved_at IS NULL",
+                &[&id],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::bad_value("no open review with this id"));
+        }
+        Ok(())
+    }
+
     /// Enables or disables a counterparty. Servers drop it from their caches at once.
     pub async fn counterparty_set_status(&self, id: &str, active: bool) -> Result<(), Error> {
         let status = if active { "active" } else { "disabled" };

@@ -67,9 +67,35 @@ enum AdminVerb {
         #[command(subcommand)]
         verb: SessionVerb,
     },
+    /// Crypto: conversion rates and the review queue.
+    Crypto {
+        #[command(subcommand)]
+        verb: CryptoVerb,
+    },
     /// Checks every wallet against its journal and every bet against its journal rows;
     /// exits 1 on any mismatch.
     Reconcile,
+}
+
+#[derive(Subcommand)]
+enum CryptoVerb {
+    /// Sets the rate of ASSET in CURRENCY (1 ASSET = RATE CURRENCY), used for deposits and
+    /// payouts from now on.
+    SetRate {
+        #[arg(long)]
+        asset: String,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        rate: String,
+    },
+    /// Lists the open review queue (deposits and payouts a person must look at).
+    Reviews,
+    /// Marks a review entry as dealt with.
+    ResolveReview {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +125,13 @@ enum OperatorVerb {
     Add {
         #[arg(long)]
         name: String,
+    },
+    /// Chooses the rail the operator's crypto payouts go through.
+    SetPayoutRail {
+        #[arg(long)]
+        operator: String,
+        #[arg(long, value_parser = ["inabit", "b2binpay"])]
+        rail: String,
     },
 }
 
@@ -259,9 +292,10 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     if db.is_embedded() {
         load_demo_fixtures(&db).await?;
     }
-    let server = settings.server();
+    let server = settings.server()?;
     let app = Application::build(&server, db.pool.clone())?;
     let watcher = app.watch_changes(db.url().to_string());
+    let jobs = app.start_jobs();
     let handle = app.handle();
     let listen = settings
         .listen
@@ -273,6 +307,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         workers = settings.workers,
         pool = settings.db_pool_size,
         batching = ?server.batching,
+        approver = ?app.approver_port(),
         "croupier is serving"
     );
     if db.is_embedded() {
@@ -284,6 +319,9 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     handle.stop(true).await;
     server.await??;
     watcher.abort();
+    for job in jobs {
+        job.abort();
+    }
     db.close(true).await
 }
 
@@ -383,6 +421,48 @@ async fn run_admin(
         AdminVerb::Operator {
             verb: OperatorVerb::Add { name },
         } => ok(serde_json::to_value(admin.operator_add(&name).await?)?),
+        AdminVerb::Operator {
+            verb: OperatorVerb::SetPayoutRail { operator, rail },
+        } => {
+            admin.operator_set_payout_rail(&operator, &rail).await?;
+            ok(json!({ "id": operator, "payoutRail": rail }))
+        }
+        AdminVerb::Crypto {
+            verb:
+                CryptoVerb::SetRate {
+                    asset,
+                    currency,
+                    rate,
+                },
+        } => {
+            let rate = rust_decimal::Decimal::from_str_exact(&rate)
+                .map_err(|_| anyhow::anyhow!("rate must be a decimal number"))?;
+            crate::crypto::Crypto::set_rate(
+                admin.pool(),
+                &asset,
+                Currency::parse(&currency)?,
+                rate,
+            )
+            .await?;
+            Ok((
+                format!(
+                    "{{\"asset\":{},\"currency\":{},\"rate\":{}}}",
+                    json!(asset),
+                    json!(currency),
+                    crate::money::json_number(rate)
+                ),
+                ExitCode::SUCCESS,
+            ))
+        }
+        AdminVerb::Crypto {
+            verb: CryptoVerb::Reviews,
+        } => ok(json!({ "reviews": admin.crypto_reviews().await? })),
+        AdminVerb::Crypto {
+            verb: CryptoVerb::ResolveReview { id },
+        } => {
+            admin.crypto_resolve_review(&id).await?;
+            ok(json!({ "id": id, "resolved": true }))
+        }
         AdminVerb::Counterparty {
             verb: CounterpartyVerb::SetStatus { id, status },
         } => {

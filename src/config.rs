@@ -13,6 +13,27 @@
 //! | `CROUPIER_BATCH_MAX` | `64` | largest batch |
 //! | `CROUPIER_BATCH_WAIT_US` | `0` | wait for a fuller batch, microseconds |
 //! | `CROUPIER_BATCH_QUEUE` | `4096` | bets queued per combiner before refusing (code 99) |
+//! | `CROUPIER_APPROVER_LISTEN` | `127.0.0.1:8091` | private listener of the inabit Remote Approver callback and the crypto status (empty = off) |
+//! | `CROUPIER_CRYPTO_ASSETS` | `[]` | JSON list of offered assets: `{asset, blockchain, decimals, inabitAssetId, inabitBlockchainId, b2binpayCurrencyId}` |
+//! | `CROUPIER_CRYPTO_HTTP_TIMEOUT_MS` | `10000` | limit on every provider call |
+//! | `CROUPIER_CRYPTO_POLL_SECONDS` | `120` | deposit polling interval (0 = off) |
+//! | `CROUPIER_CRYPTO_PAYOUT_SECONDS` | `30` | payout tracking and recovery interval (0 = off) |
+//! | `CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS` | `60` | a payout in flight is left alone this long before recovery looks at it |
+//! | `CROUPIER_INABIT_GRAPHQL_URL` | `https://api.inabit.com/graphql` | Platform API |
+//! | `CROUPIER_INABIT_TERMINAL_URL` | `https://api.inabit.biz` | Terminal API |
+//! | `CROUPIER_INABIT_TERMINAL_KEY` | unset | Terminal API key (secret) |
+//! | `CROUPIER_INABIT_LOGIN_TOKEN` | unset | API Admin login token to start from (secret; the database keeps the refreshed one) |
+//! | `CROUPIER_INABIT_WALLET_ID` | unset | inabit wallet payouts are sent from |
+//! | `CROUPIER_INABIT_DEPOSITS_PATH` | `/v1/customer/transactions` | Terminal resource read to confirm and poll deposits |
+//! | `CROUPIER_INABIT_ACCESS_TOKEN_TTL_SECONDS` | `900` | access token lifetime (renewed after two thirds) |
+//! | `CROUPIER_INABIT_LOGIN_REFRESH_DAYS` | `20` | login token age at which it is refreshed (it lives 30) |
+//! | `CROUPIER_INABIT_PRIORITY` | `Medium` | withdrawal priority |
+//! | `CROUPIER_B2BINPAY_URL` | `https://api.b2binpay.com` | B2BINPAY API base |
+//! | `CROUPIER_B2BINPAY_CLIENT_ID`, `_CLIENT_SECRET` | unset | v3 client credentials (secret) |
+//! | `CROUPIER_B2BINPAY_WALLET_ID` | unset | wallet payouts are sent from |
+//! | `CROUPIER_B2BINPAY_CALLBACK_URL` | unset | our public callback URL, sent with each payout |
+//! | `CROUPIER_B2BINPAY_LOGIN`, `_PASSWORD` | unset | older API: callbacks are signed with SHA-256(login + password) |
+//! | `CROUPIER_B2BINPAY_CALLBACK_SECRET` | unset | v3 callback secret (the HMAC key when set) |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -99,6 +120,209 @@ pub struct Settings {
         global = true
     )]
     pub batch_queue: usize,
+
+    #[command(flatten)]
+    pub crypto: CryptoSettings,
+}
+
+/// The crypto integrations (see the table above). Secrets are read from the environment and
+/// never printed.
+#[derive(Clone, Args)]
+pub struct CryptoSettings {
+    /// Private listener for the inabit Remote Approver callback and the status page.
+    #[arg(
+        long,
+        env = "CROUPIER_APPROVER_LISTEN",
+        default_value = "127.0.0.1:8091",
+        global = true
+    )]
+    pub approver_listen: String,
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_ASSETS",
+        default_value = "[]",
+        global = true
+    )]
+    pub crypto_assets: String,
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_HTTP_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub crypto_http_timeout_ms: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_POLL_SECONDS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub crypto_poll_seconds: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_PAYOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub crypto_payout_seconds: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub crypto_payout_idle_seconds: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_GRAPHQL_URL",
+        default_value = "https://api.inabit.com/graphql",
+        global = true
+    )]
+    pub inabit_graphql_url: String,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_TERMINAL_URL",
+        default_value = "https://api.inabit.biz",
+        global = true
+    )]
+    pub inabit_terminal_url: String,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_TERMINAL_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub inabit_terminal_key: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_LOGIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub inabit_login_token: Option<String>,
+    #[arg(long, env = "CROUPIER_INABIT_WALLET_ID", global = true)]
+    pub inabit_wallet_id: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_DEPOSITS_PATH",
+        default_value = "/v1/customer/transactions",
+        global = true
+    )]
+    pub inabit_deposits_path: String,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_ACCESS_TOKEN_TTL_SECONDS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub inabit_access_token_ttl_seconds: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_LOGIN_REFRESH_DAYS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub inabit_login_refresh_days: u64,
+    #[arg(
+        long,
+        env = "CROUPIER_INABIT_PRIORITY",
+        default_value = "Medium",
+        global = true
+    )]
+    pub inabit_priority: String,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_URL",
+        default_value = "https://api.b2binpay.com",
+        global = true
+    )]
+    pub b2binpay_url: String,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_CLIENT_ID",
+        hide_env_values = true,
+        global = true
+    )]
+    pub b2binpay_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub b2binpay_client_secret: Option<String>,
+    #[arg(long, env = "CROUPIER_B2BINPAY_WALLET_ID", global = true)]
+    pub b2binpay_wallet_id: Option<String>,
+    #[arg(long, env = "CROUPIER_B2BINPAY_CALLBACK_URL", global = true)]
+    pub b2binpay_callback_url: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_LOGIN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub b2binpay_login: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub b2binpay_password: Option<String>,
+    #[arg(
+        long,
+        env = "CROUPIER_B2BINPAY_CALLBACK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub b2binpay_callback_secret: Option<String>,
+}
+
+/// Zero seconds means off.
+fn every(seconds: u64) -> Option<std::time::Duration> {
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+}
+
+impl CryptoSettings {
+    pub fn config(&self) -> anyhow::Result<crate::crypto::CryptoConfig> {
+        use crate::crypto::b2binpay::B2binpayConfig;
+        use crate::crypto::inabit::InabitConfig;
+        use std::time::Duration;
+        let assets = serde_json::from_str(&self.crypto_assets)
+            .map_err(|e| anyhow::anyhow!("CROUPIER_CRYPTO_ASSETS is not a list of assets: {e}"))?;
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        Ok(crate::crypto::CryptoConfig {
+            inabit: InabitConfig {
+                graphql_url: self.inabit_graphql_url.clone(),
+                terminal_url: self.inabit_terminal_url.clone(),
+                terminal_key: nonempty(&self.inabit_terminal_key),
+                login_token: nonempty(&self.inabit_login_token),
+                wallet_id: nonempty(&self.inabit_wallet_id),
+                deposits_path: self.inabit_deposits_path.clone(),
+                access_token_ttl: Duration::from_secs(self.inabit_access_token_ttl_seconds.max(3)),
+                login_refresh_after: Duration::from_secs(
+                    self.inabit_login_refresh_days * 24 * 3600,
+                ),
+                priority: self.inabit_priority.clone(),
+            },
+            b2binpay: B2binpayConfig {
+                base_url: self.b2binpay_url.clone(),
+                client_id: nonempty(&self.b2binpay_client_id),
+                client_secret: nonempty(&self.b2binpay_client_secret),
+                wallet_id: nonempty(&self.b2binpay_wallet_id),
+                callback_url: nonempty(&self.b2binpay_callback_url),
+                login: nonempty(&self.b2binpay_login),
+                password: nonempty(&self.b2binpay_password),
+                callback_secret: nonempty(&self.b2binpay_callback_secret),
+            },
+            assets,
+            http_timeout: Duration::from_millis(self.crypto_http_timeout_ms.max(1)),
+            poll_interval: every(self.crypto_poll_seconds),
+            payout_interval: every(self.crypto_payout_seconds),
+            payout_idle: Duration::from_secs(self.crypto_payout_idle_seconds),
+            login_check_interval: Some(Duration::from_secs(3600)),
+        })
+    }
 }
 
 impl Settings {
@@ -113,13 +337,15 @@ impl Settings {
     }
 
     /// What the HTTP server needs.
-    pub fn server(&self) -> crate::startup::ServerConfig {
-        crate::startup::ServerConfig {
+    pub fn server(&self) -> anyhow::Result<crate::startup::ServerConfig> {
+        Ok(crate::startup::ServerConfig {
             listen: self.listen.clone(),
             workers: self.workers,
             session_ttl_minutes: self.session_ttl_minutes,
             batching: self.batch(),
-        }
+            approver_listen: Some(self.crypto.approver_listen.clone()).filter(|l| !l.is_empty()),
+            crypto: self.crypto.config()?,
+        })
     }
 
     /// Folder of the embedded PostgreSQL cluster.

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::auth::Authenticator;
+use crate::crypto::{Crypto, CryptoConfig};
 use crate::ledger::{BatchSettings, Ledger};
 use crate::players::Players;
 
@@ -20,23 +21,25 @@ pub struct AppState {
     pub auth: Authenticator,
     pub ledger: Ledger,
     pub players: Players,
+    pub crypto: Arc<Crypto>,
     /// Lifetime of the sessions opened by a game launch.
     pub session_ttl_minutes: u32,
 }
 
 impl AppState {
     /// Shared state; with `batching`, the ledger's combiners start on the current runtime.
-    pub fn new(pool: Pool, session_ttl_minutes: u32, batching: Option<BatchSettings>) -> Self {
-        let ledger = match batching {
+    pub fn new(config: &ServerConfig, pool: Pool) -> anyhow::Result<Self> {
+        let ledger = match config.batching {
             Some(settings) => Ledger::batched(pool.clone(), settings),
             None => Ledger::new(pool.clone()),
         };
-        Self {
+        Ok(Self {
             auth: Authenticator::new(pool.clone()),
             ledger,
+            crypto: Arc::new(Crypto::new(config.crypto.clone(), pool.clone())?),
             players: Players::new(pool),
-            session_ttl_minutes,
-        }
+            session_ttl_minutes: config.session_ttl_minutes,
+        })
     }
 }
 
@@ -49,6 +52,9 @@ pub struct ServerConfig {
     pub session_ttl_minutes: u32,
     /// Group commit of bets; None runs each bet in a transaction of its own.
     pub batching: Option<BatchSettings>,
+    /// The private listener (inabit Remote Approver callback, crypto status); None = off.
+    pub approver_listen: Option<String>,
+    pub crypto: CryptoConfig,
 }
 
 impl ServerConfig {
@@ -59,6 +65,8 @@ impl ServerConfig {
             workers: 1,
             session_ttl_minutes: 60,
             batching,
+            approver_listen: Some("127.0.0.1:0".into()),
+            crypto: CryptoConfig::disabled(),
         }
     }
 }
@@ -67,6 +75,7 @@ impl ServerConfig {
 pub struct Application {
     port: u16,
     server: Server,
+    approver: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -77,11 +86,7 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(
-            pool,
-            config.session_ttl_minutes,
-            config.batching,
-        ));
+        let state = web::Data::new(AppState::new(config, pool)?);
         let workers = config.workers;
         let shared = state.clone();
         let server = HttpServer::new(move || {
@@ -98,15 +103,34 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
+        let approver = match &config.approver_listen {
+            Some(listen) => Some(private_server(listen, state.clone())?),
+            None => None,
+        };
         Ok(Self {
             port,
             server,
+            approver,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the private listener, if it runs.
+    pub fn approver_port(&self) -> Option<u16> {
+        self.approver.as_ref().map(|(port, _)| *port)
+    }
+
+    pub fn crypto(&self) -> Arc<Crypto> {
+        self.state.crypto.clone()
+    }
+
+    /// Starts the crypto jobs (event worker, deposit polling, payouts, token refresh).
+    pub fn start_jobs(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.state.crypto.spawn_jobs()
     }
 
     /// Keeps the caches in step with the database at `database_url` (see
@@ -120,10 +144,41 @@ impl Application {
         self.server.handle()
     }
 
-    /// Runs until the server is stopped through its handle.
+    /// Runs until the server is stopped through its handle; the private listener stops with
+    /// it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let approver = self.approver.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
+        let result = self.server.await;
+        if let Some((task, handle)) = approver {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        result
     }
+}
+
+/// The private listener: inabit's Remote Approver callback and the crypto status. Nothing on
+/// it is authenticated, which is why it binds a private address by default and carries no
+/// money-moving endpoint.
+fn private_server(listen: &str, state: web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(crate::api::crypto::configure_private)
+            .default_service(web::to(crate::api::no_such_endpoint))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }
 
 /// LISTENs for `croupier_cache` notifications (sent by triggers when a counterparty or a

@@ -1,5 +1,6 @@
 //! The HTTP edge: wire types and handlers, one module per audience.
 
+pub mod crypto;
 pub mod operator;
 pub mod provider;
 
@@ -24,6 +25,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     provider::configure(cfg);
     operator::configure(cfg);
+    crypto::configure(cfg);
 }
 
 /// Any other path or method: 404 with a JSON body naming the problem.

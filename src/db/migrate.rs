@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "core", include_str!("../../sql/0001_core.sql")),
     (2, "ledger", include_str!("../../sql/0002_ledger.sql")),
     (3, "players", include_str!("../../sql/0003_players.sql")),
+    (4, "crypto", include_str!("../../sql/0004_crypto.sql")),
 ];
 
 /// Arbitrary constant naming croupier's migration lock.

@@ -12,6 +12,7 @@
 
 mod bets;
 mod combiner;
+pub mod crypto;
 pub mod reconcile;
 
 use bets::{BetCall, BetRequest};

@@ -1,6 +1,7 @@
 //! Proof that the books balance: every wallet equals the sum of its journal (and the journal
 //! is an unbroken chain of running balances), every bet's state matches its journal rows,
-//! and every completed transfer has its one journal row.
+//! every completed transfer has its one journal row, and every crypto deposit and payout
+//! matches its journal rows and the wallet's locked amount.
 
 use serde::Serialize;
 use tokio_postgres::Client;
@@ -34,7 +35,8 @@ SELECT w.id::text, w.balance::text, coalesce(j.total, 0)::text,
 const ORPHANS: &str = "
 SELECT 'journal', j.id::text FROM journal j
  WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = j.wallet_id AND w.player_id = j.player_id)
-    OR j.kind NOT IN ('bet', 'win', 'refund', 'win_reversal', 'deposit', 'withdrawal')
+    OR j.kind NOT IN ('bet', 'win', 'refund', 'win_reversal', 'deposit', 'withdrawal',
+                      'crypto_deposit', 'crypto_reversal', 'payout_hold', 'payout_release')
     OR NOT ((j.provider_id IS NOT NULL AND j.bet_id IS NOT NULL) OR j.transfer_id IS NOT NULL)
 UNION ALL
 SELECT 'bet', b.provider_id || '/' || b.bet_id FROM bets b
@@ -79,7 +81,8 @@ SELECT coalesce(b.provider_id, l.provider_id), coalesce(b.bet_id, l.bet_id),
 const TRANSFERS: &str = "
 WITH legs AS (
     SELECT transfer_id, sum(amount) AS net, count(*) AS n
-      FROM journal WHERE transfer_id IS NOT NULL GROUP BY transfer_id
+      FROM journal WHERE transfer_id IS NOT NULL AND kind IN ('deposit', 'withdrawal')
+     GROUP BY transfer_id
 )
 SELECT coalesce(t.id, l.transfer_id)::text, coalesce(t.status, 'missing'), coalesce(l.net, 0)::text
   FROM transfers t FULL JOIN legs l ON l.transfer_id = t.id
@@ -87,6 +90,49 @@ SELECT coalesce(t.id, l.transfer_id)::text, coalesce(t.status, 'missing'), coale
     OR (t.status = 'completed' AND (l.n IS DISTINCT FROM 1 OR l.net <> CASE t.kind
             WHEN 'deposit' THEN t.amount ELSE -t.amount END))
     OR (t.status = 'refused' AND l.n IS NOT NULL)";
+
+/// Crypto deposits and payouts whose journal rows disagree with their state, crypto journal
+/// rows naming neither, and wallets whose `locked` is not the sum of their locked deposits.
+const CRYPTO: &str = "
+WITH legs AS (
+    SELECT transfer_id, wallet_id, kind, sum(amount) AS net, count(*) AS n
+      FROM journal
+     WHERE kind IN ('crypto_deposit', 'crypto_reversal', 'payout_hold', 'payout_release')
+     GROUP BY transfer_id, wallet_id, kind
+), per_deposit AS (
+    SELECT transfer_id, bool_and(kind IN ('crypto_deposit', 'crypto_reversal')) AS deposit_kinds,
+           bool_and(kind IN ('payout_hold', 'payout_release')) AS payout_kinds,
+           sum(net) AS net, count(DISTINCT wallet_id) AS wallets, max(wallet_id::text) AS wallet
+      FROM legs GROUP BY transfer_id
+), locks AS (
+    SELECT wallet_id, sum(locked_amount) AS locked FROM crypto_deposits
+     WHERE wallet_id IS NOT NULL GROUP BY wallet_id
+)
+SELECT 'deposit', d.id::text, d.state, coalesce(l.net, 0)::text
+  FROM crypto_deposits d LEFT JOIN per_deposit l ON l.transfer_id = d.id
+ WHERE coalesce(l.net, 0) <> d.credited
+    OR (l.transfer_id IS NOT NULL AND (NOT l.deposit_kinds OR l.wallets <> 1
+                                       OR l.wallet <> d.wallet_id::text))
+    OR (d.state = 'locked' AND d.locked_amount <> d.credited)
+    OR (d.state IN ('seen', 'reversed') AND (d.credited <> 0 OR d.locked_amount <> 0))
+    OR (d.state = 'completed' AND d.locked_amount <> 0)
+UNION ALL
+SELECT 'payout', p.id::text, p.state, coalesce(l.net, 0)::text
+  FROM crypto_payouts p LEFT JOIN per_deposit l ON l.transfer_id = p.id
+ WHERE coalesce(l.net, 0) <> CASE WHEN p.state IN ('refused', 'released') THEN 0
+                                  ELSE -p.amount END
+    OR (p.state = 'refused' AND l.transfer_id IS NOT NULL)
+    OR (l.transfer_id IS NOT NULL AND (NOT l.payout_kinds OR l.wallets <> 1
+                                       OR l.wallet <> p.wallet_id::text))
+UNION ALL
+SELECT 'journal', l.transfer_id::text, 'orphan', l.net::text
+  FROM per_deposit l
+ WHERE NOT EXISTS (SELECT 1 FROM crypto_deposits d WHERE d.id = l.transfer_id)
+   AND NOT EXISTS (SELECT 1 FROM crypto_payouts p WHERE p.id = l.transfer_id)
+UNION ALL
+SELECT 'locked', w.id::text, w.locked::text, coalesce(k.locked, 0)::text
+  FROM wallets w LEFT JOIN locks k ON k.wallet_id = w.id
+ WHERE w.locked <> coalesce(k.locked, 0)";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,6 +145,7 @@ pub struct Report {
     pub wallet_mismatches: Vec<serde_json::Value>,
     pub bet_mismatches: Vec<serde_json::Value>,
     pub transfer_mismatches: Vec<serde_json::Value>,
+    pub crypto_mismatches: Vec<serde_json::Value>,
 }
 
 /// Checks the whole ledger in one repeatable-read snapshot.
@@ -163,11 +210,25 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Report> {
             }))
         })
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let crypto_mismatches = tx
+        .query(CRYPTO, &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "subject": r.try_get::<_, String>(0)?,
+                "id": r.try_get::<_, String>(1)?,
+                "state": r.try_get::<_, String>(2)?,
+                "journalNet": r.try_get::<_, String>(3)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
     tx.commit().await?;
     Ok(Report {
         ok: wallet_mismatches.is_empty()
             && bet_mismatches.is_empty()
-            && transfer_mismatches.is_empty(),
+            && transfer_mismatches.is_empty()
+            && crypto_mismatches.is_empty(),
         wallets: counts.try_get(0)?,
         journal_rows: counts.try_get(1)?,
         bets: counts.try_get(2)?,
@@ -175,5 +236,6 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Report> {
         wallet_mismatches,
         bet_mismatches,
         transfer_mismatches,
+        crypto_mismatches,
     })
 }

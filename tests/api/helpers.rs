@@ -41,6 +41,9 @@ pub async fn fresh_database() -> String {
 
 pub struct TestApp {
     pub base: String,
+    /// The private listener (Remote Approver callback, crypto status).
+    pub private_base: String,
+    pub crypto: std::sync::Arc<croupier::crypto::Crypto>,
     pub database_url: String,
     pub pool: DbPool,
     pub admin: Admin,
@@ -172,11 +175,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// An app with the given group-commit settings (None: one transaction per bet).
 pub async fn spawn_app_with(batching: Option<BatchSettings>) -> TestApp {
+    spawn_app_configured(ServerConfig::local(batching)).await
+}
+
+/// An app with the given configuration (its crypto jobs not started).
+pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let app = Application::build(&ServerConfig::local(batching), pool.clone()).expect("app builds");
+    let app = Application::build(&config, pool.clone()).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
+    let private_base = format!(
+        "http://127.0.0.1:{}",
+        app.approver_port().expect("the private listener runs")
+    );
+    let crypto = app.crypto();
     tokio::spawn(app.run_until_stopped());
     let admin = Admin::new(pool.clone());
     let provider = admin
@@ -186,6 +199,8 @@ pub async fn spawn_app_with(batching: Option<BatchSettings>) -> TestApp {
     let operator = admin.operator_add("Test Casino").await.expect("operator");
     TestApp {
         base,
+        private_base,
+        crypto,
         database_url,
         pool,
         admin,

@@ -5,6 +5,8 @@ mod admin_cli;
 mod bad_input;
 mod batch;
 mod concurrency;
+mod crypto;
+mod fakes;
 mod helpers;
 mod operator;
 mod out_of_order;

@@ -5,6 +5,7 @@
 
 mod balance;
 mod create_player;
+mod crypto;
 mod history;
 mod launch;
 mod player_status;
@@ -41,7 +42,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/transactions/{transaction_id}",
             web::get().to(transaction::handle),
         )
-        .route("/v1/game/launch", web::post().to(launch::handle));
+        .route("/v1/game/launch", web::post().to(launch::handle))
+        .route(
+            "/v1/player/crypto/deposit-address",
+            web::post().to(crypto::deposit_address),
+        )
+        .route(
+            "/v1/player/crypto/withdraw",
+            web::post().to(crypto::withdraw),
+        )
+        .route(
+            "/v1/player/crypto/withdrawals/{transaction_id}",
+            web::get().to(crypto::withdrawal),
+        );
 }
 
 /// The seed 002 code table.

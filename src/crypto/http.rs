@@ -1,0 +1,95 @@
+//! What the provider clients share: their typed errors and JSON helpers.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// Why a provider call failed. Never carries a token, key or secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    #[error("no answer in time")]
+    Timeout,
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("authentication refused")]
+    Unauthenticated,
+    /// `{"errors":[{"code","message",…}],"data":null}`
+    #[error("GraphQL error {code}: {message}")]
+    GraphQl { code: String, message: String },
+    /// `{"error":"Invalid request"}`
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+}
+
+impl ProviderError {
+    /// Whether the provider certainly did not act on the call (it refused it). A timeout, a
+    /// transport error or a 5xx leaves the outcome unknown.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ProviderError::GraphQl { code, .. } => {
+                !matches!(code.as_str(), "INTERNAL_SERVER_ERROR" | "TIMEOUT")
+            }
+            ProviderError::InvalidRequest(_) => true,
+            ProviderError::Http { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            ProviderError::Timeout
+        } else {
+            // Without the URL: it is configuration, and the error is logged.
+            ProviderError::Transport(e.without_url().to_string())
+        }
+    }
+}
+
+/// At most 300 characters of a provider's answer, for logs and error records.
+pub fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
+}
+
+/// A field of `value` or of `value.data`, whichever has it.
+pub fn field<'a>(value: &'a Value, names: &[&str]) -> Option<&'a Value> {
+    for scope in [Some(value), value.get("data")].into_iter().flatten() {
+        for name in names {
+            if let Some(v) = scope.get(*name) {
+                if !v.is_null() {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    None
+}
+
+pub fn text_field(value: &Value, names: &[&str]) -> Option<String> {
+    match field(value, names)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An exact decimal from the raw JSON text of a string or a number (`"0.1"` or `0.1`): read
+/// from the text, never through a float.
+pub fn decimal(raw: &serde_json::value::RawValue) -> Option<Decimal> {
+    let text = raw.get().trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+}

@@ -1,0 +1,387 @@
+//! Crypto money movements: deposits confirmed by inabit, and payouts held while a provider
+//! sends them. The SQL functions (`sql/0004_crypto.sql`) take the wallet lock, apply each
+//! effect once and post the journal rows; this module only calls them and reads the records.
+
+use deadpool_postgres::Pool;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::money::Amount;
+
+/// A deposit as inabit's API reports it (never as a webhook claims it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepositReport {
+    pub provider_tx_id: String,
+    pub status: String,
+    pub coin_amount: Decimal,
+    pub asset: String,
+    pub blockchain: String,
+    pub address: String,
+    pub tx_hash: Option<String>,
+}
+
+/// What applying a report did.
+#[derive(Debug, Clone)]
+pub struct DepositEffect {
+    /// applied | duplicate | ignored | review | stale
+    pub outcome: String,
+    pub deposit_id: Uuid,
+    pub state: String,
+}
+
+/// Which provider sends a payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rail {
+    Inabit,
+    B2binpay,
+}
+
+impl Rail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rail::Inabit => "inabit",
+            Rail::B2binpay => "b2binpay",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "inabit" => Some(Rail::Inabit),
+            "b2binpay" => Some(Rail::B2binpay),
+            _ => None,
+        }
+    }
+}
+
+/// An operator's payout order, checked at the edge.
+#[derive(Debug, Clone)]
+pub struct PayoutOrder {
+    pub operator_id: String,
+    pub external_id: String,
+    pub amount: Amount,
+    pub transaction_id: String,
+    pub asset: String,
+    pub blockchain: String,
+    pub address: String,
+    /// Decimals of the asset: the coin amount is rounded down to them.
+    pub asset_scale: u32,
+    pub rail: Rail,
+}
+
+/// How a payout ended, as the provider tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutEnd {
+    Paid,
+    Released,
+    Review,
+}
+
+impl PayoutEnd {
+    fn as_str(self) -> &'static str {
+        match self {
+            PayoutEnd::Paid => "paid",
+            PayoutEnd::Released => "released",
+            PayoutEnd::Review => "review",
+        }
+    }
+}
+
+/// A payout as recorded.
+#[derive(Debug, Clone)]
+pub struct Payout {
+    pub id: Uuid,
+    pub operator_id: String,
+    pub transaction_id: String,
+    pub external_id: String,
+    pub currency: String,
+    pub amount: Decimal,
+    pub asset: String,
+    pub blockchain: String,
+    pub address: String,
+    pub coin_amount: Decimal,
+    pub rate: Decimal,
+    pub rail: Rail,
+    pub state: String,
+    pub refusal: Option<String>,
+    pub idempotency_key: Uuid,
+    pub provider_ref: Option<String>,
+    pub provider_status: Option<String>,
+    pub attempts: i32,
+    /// Epoch milliseconds.
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+const PAYOUT_COLUMNS: &str = "p.id, p.operator_id, p.transaction_id, pl.external_id, p.currency,
+    p.amount, p.asset, p.blockchain, p.address, p.coin_amount, p.rate, p.rail, p.state,
+    p.refusal, p.idempotency_key, p.provider_ref, p.provider_status, p.attempts,
+    (extract(epoch FROM p.created_at) * 1000)::bigint,
+    (extract(epoch FROM p.updated_at) * 1000)::bigint";
+
+fn payout_from(row: &tokio_postgres::Row) -> Result<Payout, Error> {
+    let rail: &str = row.try_get(11)?;
+    Ok(Payout {
+        id: row.try_get(0)?,
+        operator_id: row.try_get(1)?,
+        transaction_id: row.try_get(2)?,
+        external_id: row.try_get(3)?,
+        currency: row.try_get(4)?,
+        amount: row.try_get(5)?,
+        asset: row.try_get(6)?,
+        blockchain: row.try_get(7)?,
+        address: row.try_get(8)?,
+        coin_amount: row.try_get(9)?,
+        rate: row.try_get(10)?,
+        rail: Rail::parse(rail)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown rail {rail:?}")))?,
+        state: row.try_get(12)?,
+        refusal: row.try_get(13)?,
+        idempotency_key: row.try_get(14)?,
+        provider_ref: row.try_get(15)?,
+        provider_status: row.try_get(16)?,
+        attempts: row.try_get(17)?,
+        created_at_ms: row.try_get(18)?,
+        updated_at_ms: row.try_get(19)?,
+    })
+}
+
+/// The crypto entries of the ledger.
+#[derive(Clone)]
+pub struct CryptoLedger {
+    pool: Pool,
+}
+
+impl CryptoLedger {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies a confirmed report of a deposit: at most once per (transaction, target state).
+    pub async fn deposit_apply(&self, report: &DepositReport) -> Result<DepositEffect, Error> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT outcome, deposit_id, state FROM crypto_deposit_apply(
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &report.provider_tx_id,
+                    &report.status,
+                    &report.coin_amount,
+                    &report.asset,
+                    &report.blockchain,
+                    &report.address,
+                    &report.tx_hash,
+                    &Uuid::now_v7(),
+                    &Uuid::now_v7(),
+                ],
+            )
+            .await?;
+        Ok(DepositEffect {
+            outcome: row.try_get(0)?,
+            deposit_id: row.try_get(1)?,
+            state: row.try_get(2)?,
+        })
+    }
+
+    /// Opens a payout and holds its amount, or answers the recorded outcome of the same
+    /// transaction id. Returns the payout and whether it was already there.
+    pub async fn payout_hold(&self, order: &PayoutOrder) -> Result<(Payout, bool), Error> {
+        let client = self.pool.get().await?;
+        let scale = i32::try_from(order.asset_scale).unwrap_or(18);
+        let row = client
+            .query_one(
+                "SELECT status, payout_id FROM crypto_payout_hold(
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    &order.operator_id,
+                    &order.external_id,
+                    &order.amount.currency().code(),
+                    &order.amount.value(),
+                    &order.transaction_id,
+                    &order.asset,
+                    &order.blockchain,
+                    &order.address,
+                    &scale,
+                    &order.rail.as_str(),
+                    &Uuid::now_v7(),
+                    &Uuid::now_v7(),
+                    &Uuid::new_v4(),
+                ],
+            )
+            .await?;
+        let status: &str = row.try_get(0)?;
+        let replayed = match status {
+            "no_rate" => {
+                return Err(Error::Integration(format!(
+                    "no conversion rate from {} to {}",
+                    order.asset,
+                    order.amount.currency().code()
+                )))
+            }
+            "amount_too_small" => {
+                return Err(Error::bad_value(
+                    "amount is less than the smallest unit of the asset",
+                ))
+            }
+            "insufficient_funds" => false,
+            other => crate::ledger::status_error(other)?,
+        };
+        let id: Uuid = row.try_get(1)?;
+        let payout = self
+            .payout_by_id(id)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("payout {id} vanished")))?;
+        if let Some(refusal) = &payout.refusal {
+            crate::ledger::status_error(refusal)?;
+        }
+        Ok((payout, replayed))
+    }
+
+    /// Ends a payout (see `crypto_payout_finish`). Returns applied | duplicate | final.
+    pub async fn payout_finish(
+        &self,
+        id: Uuid,
+        end: PayoutEnd,
+        provider_status: Option<&str>,
+    ) -> Result<String, Error> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT crypto_payout_finish($1, $2, $3, $4)",
+                &[&id, &end.as_str(), &provider_status, &Uuid::now_v7()],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn payout_by_id(&self, id: Uuid) -> Result<Option<Payout>, Error> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
+              WHERE p.id = $1"
+        );
+        client
+            .query_opt(&sql, &[&id])
+            .await?
+            .map(|r| payout_from(&r))
+            .transpose()
+    }
+
+    pub async fn payout_by_transaction(
+        &self,
+        operator_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<Payout>, Error> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
+              WHERE p.operator_id = $1 AND p.transaction_id = $2"
+        );
+        client
+            .query_opt(&sql, &[&operator_id, &transaction_id])
+            .await?
+            .map(|r| payout_from(&r))
+            .transpose()
+    }
+
+    pub async fn payout_by_provider_ref(
+        &self,
+        rail: Rail,
+        provider_ref: &str,
+    ) -> Result<Option<Payout>, Error> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
+              WHERE p.rail = $1 AND p.provider_ref = $2"
+        );
+        client
+            .query_opt(&sql, &[&rail.as_str(), &provider_ref])
+            .await?
+            .map(|r| payout_from(&r))
+            .transpose()
+    }
+
+    /// Claims up to `limit` payouts still in flight (held or submitted) that nothing has
+    /// touched for `idle_ms`: touching them claims them for the next `idle_ms`, so two
+    /// servers' jobs never work on the same payout at once.
+    pub async fn claim_open_payouts(&self, idle_ms: i64, limit: i64) -> Result<Vec<Payout>, Error> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "WITH claimed AS (
+                 UPDATE crypto_payouts SET updated_at = now()
+                  WHERE id IN (SELECT id FROM crypto_payouts
+                                WHERE state IN ('held', 'submitted')
+                                  AND updated_at <= now() - $1 * interval '1 millisecond'
+                                ORDER BY updated_at LIMIT $2
+                                  FOR UPDATE SKIP LOCKED)
+                 RETURNING *)
+             SELECT {PAYOUT_COLUMNS} FROM claimed p JOIN players pl ON pl.id = p.player_id"
+        );
+        client
+            .query(&sql, &[&(idle_ms as f64), &limit])
+            .await?
+            .iter()
+            .map(payout_from)
+            .collect()
+    }
+
+    /// Counts a provider call about to be made, so that a restart knows one may have been.
+    pub async fn payout_attempt(&self, id: Uuid) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE crypto_payouts SET attempts = attempts + 1, updated_at = now()
+                  WHERE id = $1 AND state = 'held'",
+                &[&id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the provider accepted the payout under `provider_ref`.
+    pub async fn payout_submitted(
+        &self,
+        id: Uuid,
+        provider_ref: &str,
+        provider_status: Option<&str>,
+    ) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE crypto_payouts SET state = 'submitted', provider_ref = $2,
+                        provider_status = coalesce($3, provider_status), last_error = NULL,
+                        updated_at = now()
+                  WHERE id = $1 AND state = 'held'",
+                &[&id, &provider_ref, &provider_status],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Notes a provider error (never a secret) and pushes the payout's next look later.
+    pub async fn payout_error(&self, id: Uuid, error: &str) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE crypto_payouts SET last_error = left($2, 500), updated_at = now()
+                  WHERE id = $1",
+                &[&id, &error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Notes the provider's latest status of a payout still in flight.
+    pub async fn payout_seen(&self, id: Uuid, provider_status: &str) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE crypto_payouts SET provider_status = $2, updated_at = now()
+                  WHERE id = $1",
+                &[&id, &provider_status],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,945 @@
+//! Crypto deposits and payouts against local fake inabit and B2BINPAY servers. Every scenario
+//! ends with `croupier admin reconcile` passing.
+
+use std::time::Duration;
+
+use croupier::crypto::{AssetIds, Crypto, CryptoConfig};
+use croupier::money::Currency;
+use croupier::startup::ServerConfig;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::fakes::{FakeB2binpay, FakeInabit, FIRST_LOGIN_TOKEN, TERMINAL_KEY};
+use crate::helpers::{dec, spawn_app_configured, TestApp};
+
+fn config(inabit: &FakeInabit, b2b: Option<&FakeB2binpay>) -> CryptoConfig {
+    let mut c = CryptoConfig::disabled();
+    c.inabit.graphql_url = inabit.graphql_url();
+    c.inabit.terminal_url = inabit.server.uri();
+    c.inabit.terminal_key = Some(TERMINAL_KEY.into());
+    c.inabit.login_token = Some(FIRST_LOGIN_TOKEN.into());
+    c.inabit.wallet_id = Some("wallet-payouts".into());
+    if let Some(b2b) = b2b {
+        c.b2binpay.base_url = b2b.server.uri();
+        c.b2binpay.client_id = Some("b2b-client".into());
+        c.b2binpay.client_secret = Some("b2b-secret".into());
+        c.b2binpay.wallet_id = Some("77".into());
+        c.b2binpay.callback_url = Some("https://casino.example/cb".into());
+        c.b2binpay.login = Some("b2b-login".into());
+        c.b2binpay.password = Some("b2b-password".into());
+    }
+    c.assets = vec![AssetIds {
+        asset: "USDT".into(),
+        blockchain: "TRON".into(),
+        decimals: 6,
+        inabit_asset_id: Some("asset-usdt".into()),
+        inabit_blockchain_id: Some("chain-tron".into()),
+        b2binpay_currency_id: Some("2145".into()),
+    }];
+    c.http_timeout = Duration::from_secs(3);
+    c.payout_idle = Duration::ZERO;
+    c
+}
+
+/// An app wired to the fakes, with a USD player "ann" and the USDT rate 0.99 USD.
+async fn app_with(crypto: CryptoConfig) -> TestApp {
+    let mut server = ServerConfig::local(crate::helpers::batching());
+    server.crypto = crypto;
+    let app = spawn_app_configured(server).await;
+    app.crypto.seed_login_token().await.unwrap();
+    Crypto::set_rate(
+        &app.pool,
+        "USDT",
+        Currency::parse("USD").unwrap(),
+        dec("0.99"),
+    )
+    .await
+    .unwrap();
+    app.create_player("ann", "USD").await.expect(0);
+    app
+}
+
+impl TestApp {
+    async fn address_of(&self, player: &str) -> String {
+        let r = self
+            .op_post(
+                "/v1/player/crypto/deposit-address",
+                &format!(r#"{{"playerExternalId":"{player}","asset":"USDT","blockchain":"TRON"}}"#),
+            )
+            .await;
+        r.expect(0);
+        r.data()["address"].as_str().unwrap().to_string()
+    }
+
+    /// An inabit Terminal webhook (unsigned), as inabit sends it.
+    async fn webhook(&self, body: Value) -> u16 {
+        self.http
+            .post(format!("{}/v1/crypto/inabit/webhook", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn deposit_event(&self, event: &str, tx: &str, status: &str, amount: &str, to: &str) {
+        let status_code = self
+            .webhook(json!({
+                "event": event,
+                "data": {"transactionId": tx, "transactionHash": "0xclaimed", "status": status,
+                         "amount": serde_json::from_str::<Value>(amount).unwrap(),
+                         "sourceAddress": "0xsender", "destinationAddress": to,
+                         "asset": "USDT", "blockchain": "TRON",
+                         "customerIdentifier": "whoever", "widgetId": "w", "targetConfirmations": "1"}
+            }))
+            .await;
+        assert_eq!(status_code, 200);
+    }
+
+    /// (balance, withdrawable) of ann's USD wallet, from the operator API.
+    async fn ann(&self) -> (Decimal, Decimal) {
+        let r = self
+            .op_get("/v1/player/wallet/balance?playerExternalId=ann&currency=USD")
+            .await;
+        r.expect(0);
+        (r.amount("balance"), r.amount("withdrawable"))
+    }
+
+    async fn deposit_state(&self, tx: &str) -> Option<(String, Option<String>)> {
+        let client = self.pool.get().await.unwrap();
+        client
+            .query_opt(
+                "SELECT state, review_reason FROM crypto_deposits WHERE provider_tx_id = $1",
+                &[&tx],
+            )
+            .await
+            .unwrap()
+            .map(|r| (r.get(0), r.get(1)))
+    }
+
+    async fn open_reviews(&self) -> Vec<String> {
+        let client = self.pool.get().await.unwrap();
+        client
+            .query(
+                "SELECT reason FROM crypto_reviews WHERE resolved_at IS NULL ORDER BY created_at",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    async fn crypto_withdraw(
+        &self,
+        amount: &str,
+        address: &str,
+        tx: &str,
+    ) -> crate::helpers::OpReply {
+        self.op_post(
+            "/v1/player/crypto/withdraw",
+            &format!(
+                r#"{{"playerExternalId":"ann","currency":"USD","amount":{amount},"asset":"USDT","blockchain":"TRON","address":"{address}","transactionId":"{tx}"}}"#
+            ),
+        )
+        .await
+    }
+
+    async fn approver(&self, body: Value) -> bool {
+        let r: Value = self
+            .http
+            .post(format!("{}/v1/approver", self.private_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["approved"].as_bool().expect("approved is a boolean")
+    }
+}
+
+#[tokio::test]
+async fn a_deposit_is_locked_on_detection_and_unlocked_on_completion() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    assert_eq!(app.address_of("ann").await, to, "the address is persistent");
+    assert_eq!(inabit.state().address_calls, 1, "created at inabit once");
+
+    // 100.5 USDT at 0.99 = 99.495 USD, credited rounded down to the cent.
+    inabit.set_deposit("tx-1", "Pending", "100.5", &to);
+    app.deposit_event(
+        "IncomingTransactionReceived",
+        "tx-1",
+        "Pending",
+        "100.5",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("99.49"), dec("0")));
+
+    // Confirming is the same stage: nothing more. The withdrawal of locked money is refused.
+    inabit.set_deposit("tx-1", "Confirming", "100.5", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-1",
+        "Confirming",
+        "100.5",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("99.49"), dec("0")));
+    app.withdraw("ann", "USD", "10", "w-locked")
+        .await
+        .expect(102);
+    app.crypto_withdraw("10", "TXyz", "cw-locked")
+        .await
+        .expect(102);
+
+    inabit.set_deposit("tx-1", "Completed", "100.5", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-1",
+        "Completed",
+        "100.5",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("99.49"), dec("99.49")));
+    app.withdraw("ann", "USD", "10", "w-after").await.expect(0);
+    assert_eq!(app.deposit_state("tx-1").await.unwrap().0, "completed");
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn webhooks_are_hints_the_api_decides() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+
+    // A webhook for a deposit inabit does not know: recorded, no credit.
+    app.deposit_event(
+        "IncomingTransactionReceived",
+        "tx-forged",
+        "Completed",
+        "1000",
+        &to,
+    )
+    .await;
+    // A webhook that lies about the amount and status: the API's word is applied.
+    inabit.set_deposit("tx-2", "Pending", "10", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-2",
+        "Completed",
+        "5000",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
+    assert_eq!(app.deposit_state("tx-forged").await, None);
+
+    // Both event families and an unknown event are taken (2xx) and recorded.
+    for event in [
+        "IncomingTransactionStatusInitiated",
+        "PurchaseInitiated",
+        "PurchaseUpdated",
+        "SomethingNew",
+    ] {
+        let code = app
+            .webhook(json!({"event": event, "data": {"purchaseId": "p-1", "status": "Allocated"}}))
+            .await;
+        assert_eq!(code, 200, "{event}");
+    }
+    // Not JSON: refused, nothing recorded.
+    let bad = app
+        .http
+        .post(format!("{}/v1/crypto/inabit/webhook", app.base))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    app.crypto.process_events().await.unwrap();
+    let client = app.pool.get().await.unwrap();
+    let events: i64 = client
+        .query_one(
+            "SELECT count(*) FROM crypto_events WHERE source = 'inabit'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 6);
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM crypto_events WHERE processed_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 0);
+    assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_events_apply_once_and_only_forward() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+
+    inabit.set_deposit("tx-3", "Completed", "20", &to);
+    for _ in 0..3 {
+        app.deposit_event(
+            "IncomingTransactionStatusUpdated",
+            "tx-3",
+            "Completed",
+            "20",
+            &to,
+        )
+        .await;
+    }
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("19.80"), dec("19.80")));
+
+    // A stale read (an older status served late) moves nothing back.
+    inabit.set_deposit("tx-3", "Pending", "20", &to);
+    app.deposit_event("IncomingTransactionReceived", "tx-3", "Pending", "20", &to)
+        .await;
+    inabit.set_deposit("tx-3", "Failed", "20", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-3",
+        "Failed",
+        "20",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("19.80"), dec("19.80")));
+    assert_eq!(app.deposit_state("tx-3").await.unwrap().0, "completed");
+    assert_eq!(
+        app.wallet_of("ann", "USD").await,
+        (dec("19.80"), 1),
+        "one credit"
+    );
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn failed_and_forked_deposits_are_reversed() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    for (tx, end) in [("tx-f", "Failed"), ("tx-k", "PendingFork")] {
+        inabit.set_deposit(tx, "Unconfirmed", "10", &to);
+        app.deposit_event("IncomingTransactionReceived", tx, "Unconfirmed", "10", &to)
+            .await;
+        app.crypto.process_events().await.unwrap();
+        assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
+        inabit.set_deposit(tx, end, "10", &to);
+        app.deposit_event("IncomingTransactionStatusUpdated", tx, end, "10", &to)
+            .await;
+        app.crypto.process_events().await.unwrap();
+        assert_eq!(app.ann().await, (dec("0"), dec("0")), "{end}");
+        assert_eq!(app.deposit_state(tx).await.unwrap().0, "reversed");
+    }
+    // A deposit that fails before it was ever seen credits nothing.
+    inabit.set_deposit("tx-never", "Failed", "10", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-never",
+        "Failed",
+        "10",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("0"), dec("0")));
+    assert_eq!(
+        app.wallet_of("ann", "USD").await.1,
+        4,
+        "two credits, two reversals"
+    );
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    inabit.set_deposit("tx-s", "Pending", "100", &to);
+    app.deposit_event("IncomingTransactionReceived", "tx-s", "Pending", "100", &to)
+        .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("99"), dec("0")));
+
+    // Locked funds are playable: ann bets 60 of them and loses.
+    let session = app
+        .admin
+        .session_open(
+            &app.provider.id,
+            &app.operator.id,
+            "ann",
+            Currency::parse("USD").unwrap(),
+            "slots",
+            60,
+        )
+        .await
+        .unwrap();
+    let player = crate::helpers::Player {
+        external_id: "ann".into(),
+        currency: Currency::parse("USD").unwrap(),
+        session: session.0,
+    };
+    app.pay_in_out(&player, "bet-1", "60", "0")
+        .await
+        .expect(1, 200);
+
+    inabit.set_deposit("tx-s", "Failed", "100", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-s",
+        "Failed",
+        "100",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(
+        app.ann().await,
+        (dec("39"), dec("0")),
+        "not reversed, still locked"
+    );
+    assert_eq!(
+        app.deposit_state("tx-s").await.unwrap(),
+        ("review".to_string(), Some("reversal_spent".to_string()))
+    );
+    assert_eq!(app.open_reviews().await, vec!["reversal_spent"]);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_review() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    for (tx, status) in [
+        ("tx-u", "Undercharge"),
+        ("tx-ue", "UnderchargeExpired"),
+        ("tx-o", "Overcharge"),
+    ] {
+        inabit.set_deposit(tx, status, "10", &to);
+        app.deposit_event("IncomingTransactionStatusUpdated", tx, status, "10", &to)
+            .await;
+    }
+    inabit.set_deposit("tx-nobody", "Completed", "10", "addr-of-nobody");
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-nobody",
+        "Completed",
+        "10",
+        "addr-of-nobody",
+    )
+    .await;
+    // Statuses that say nothing yet, or that we do not know, are recorded only.
+    inabit.set_deposit("tx-i", "Allocated", "0", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-i",
+        "Allocated",
+        "0",
+        &to,
+    )
+    .await;
+    inabit.set_deposit("tx-x", "SomethingInabitAddsLater", "3", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-x",
+        "SomethingInabitAddsLater",
+        "3",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("0"), dec("0")));
+    assert_eq!(app.deposit_state("tx-i").await.unwrap().0, "seen");
+    assert_eq!(app.deposit_state("tx-x").await.unwrap().0, "seen");
+    let mut reviews = app.open_reviews().await;
+    reviews.sort();
+    assert_eq!(
+        reviews,
+        [
+            "overcharge",
+            "undercharge",
+            "undercharge_expired",
+            "unmatched_address"
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+    );
+
+    // No rate for the wallet currency: the deposit waits in review, uncredited.
+    app.create_player("eve", "EUR").await.expect(0);
+    let eve = app.address_of("eve").await;
+    inabit.set_deposit("tx-e", "Completed", "10", &eve);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-e",
+        "Completed",
+        "10",
+        &eve,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(
+        app.deposit_state("tx-e").await.unwrap(),
+        ("review".to_string(), Some("no_rate".to_string()))
+    );
+    assert_eq!(app.wallet_of("eve", "EUR").await, (dec("0"), 0));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_lost_webhook_is_recovered_by_polling() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    inabit.set_deposit("tx-p1", "Pending", "10", &to);
+    inabit.set_deposit("tx-p2", "Completed", "5", &to);
+    assert_eq!(app.crypto.poll_deposits().await.unwrap(), 2);
+    assert_eq!(app.ann().await, (dec("14.85"), dec("4.95")));
+    // The checkpoint is durable: a second poll reads from it and applies nothing twice.
+    inabit.set_deposit("tx-p1", "Completed", "10", &to);
+    app.crypto.poll_deposits().await.unwrap();
+    app.crypto.poll_deposits().await.unwrap();
+    assert_eq!(app.ann().await, (dec("14.85"), dec("14.85")));
+    assert_eq!(app.wallet_of("ann", "USD").await.1, 2);
+    let client = app.pool.get().await.unwrap();
+    let checkpoint: String = client
+        .query_one(
+            "SELECT value FROM crypto_checkpoints WHERE name = 'inabit_deposits'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(checkpoint, "2026-01-01T00:00:03.000Z");
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn the_scheduled_poll_finds_a_deposit_nobody_announced() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.poll_interval = Some(Duration::from_millis(200));
+    let app = app_with(c).await;
+    let to = app.address_of("ann").await;
+    let _jobs = app.crypto.spawn_jobs();
+    inabit.set_deposit("tx-quiet", "Completed", "1", &to);
+    let mut credited = false;
+    for _ in 0..50 {
+        if app.ann().await.0 == dec("0.99") {
+            credited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(credited, "the polling job credited the deposit");
+    let status: Value = app
+        .http
+        .get(format!("{}/v1/crypto/status", app.private_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(status["jobs"]["lastPollMs"].is_i64(), "{status}");
+    assert_eq!(status["inabitLoginToken"]["present"], true);
+    app.assert_books_balance().await;
+}
+
+/// Funds ann with a completed deposit of `usdt`.
+async fn fund(app: &TestApp, inabit: &FakeInabit, usdt: &str) {
+    let to = app.address_of("ann").await;
+    inabit.set_deposit("tx-fund", "Completed", usdt, &to);
+    app.deposit_event(
+        "IncomingTransactionReceived",
+        "tx-fund",
+        "Completed",
+        usdt,
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_payout_is_held_approved_and_paid() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    fund(&app, &inabit, "100").await;
+    assert_eq!(app.ann().await, (dec("99"), dec("99")));
+
+    let r = app.crypto_withdraw("50", "TDest", "cw-1").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    assert_eq!(r.data()["status"], "pending");
+    // 50 USD / 0.99 = 50.505050... USDT, rounded down to 6 decimals, sent exactly.
+    assert_eq!(r.amount("coinAmount"), dec("50.505050"));
+    assert_eq!(
+        app.ann().await,
+        (dec("49"), dec("49")),
+        "the amount is held"
+    );
+    let sent = inabit.withdrawals_with_note(&payout_id);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].amount, "50.50505");
+    assert_eq!(sent[0].address, "TDest");
+
+    // The Remote Approver asks: our withdrawal, as created, is approved.
+    let ask = json!({"transactionId": sent[0].id, "transactionType": "Withdrawal", "network": "TRON",
+                     "coin": "USDT", "to": "TDest", "amount": 50.50505});
+    assert!(app.approver(ask).await);
+
+    // A repeat of the order answers the same payout and sends nothing more.
+    let again = app.crypto_withdraw("50", "TDest", "cw-1").await;
+    again.expect(0);
+    assert_eq!(again.data()["payoutId"].as_str().unwrap(), payout_id);
+    assert_eq!(inabit.state().create_calls, 1);
+    // The same transactionId with other details is refused.
+    app.crypto_withdraw("51", "TDest", "cw-1").await.expect(100);
+
+    inabit.set_withdrawal_status(&payout_id, "Completed");
+    app.crypto.run_payouts().await.unwrap();
+    let shown = app.op_get("/v1/player/crypto/withdrawals/cw-1").await;
+    shown.expect(0);
+    assert_eq!(shown.data()["status"], "paid");
+    assert_eq!(app.ann().await, (dec("49"), dec("49")));
+    app.op_get("/v1/player/crypto/withdrawals/nope")
+        .await
+        .expect(100);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_failed_or_refused_payout_releases_the_hold() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    fund(&app, &inabit, "100").await;
+
+    let r = app.crypto_withdraw("10", "TDest", "cw-f").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    assert_eq!(app.ann().await, (dec("89"), dec("89")));
+    inabit.set_withdrawal_status(&payout_id, "Rejected");
+    app.crypto.run_payouts().await.unwrap();
+    assert_eq!(app.ann().await, (dec("99"), dec("99")), "released");
+    let shown = app.op_get("/v1/player/crypto/withdrawals/cw-f").await;
+    assert_eq!(shown.data()["status"], "failed");
+
+    // inabit refuses the withdrawal outright: released at once.
+    inabit.state().refuse_create = true;
+    let r = app.crypto_withdraw("10", "TDest", "cw-r").await;
+    r.expect(0);
+    assert_eq!(r.data()["status"], "failed");
+    assert_eq!(app.ann().await, (dec("99"), dec("99")));
+    // More than the withdrawable balance: 102, nothing held, and the same answer on a retry.
+    app.crypto_withdraw("1000", "TDest", "cw-big")
+        .await
+        .expect(102);
+    app.crypto_withdraw("1000", "TDest", "cw-big")
+        .await
+        .expect(102);
+    assert_eq!(
+        app.wallet_of("ann", "USD").await.1,
+        5,
+        "credit, hold, release, hold, release"
+    );
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    fund(&app, &inabit, "100").await;
+
+    // inabit creates the withdrawal but its answer comes too late.
+    inabit.state().create_delay = Some(Duration::from_millis(1500));
+    let r = app.crypto_withdraw("20", "TDest", "cw-t").await;
+    r.expect(0);
+    assert_eq!(r.data()["status"], "pending");
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    inabit.state().create_delay = None;
+    assert_eq!(app.ann().await, (dec("79"), dec("79")));
+
+    // The recovery job finds it at inabit by our payout id and does not send it again.
+    app.crypto.run_payouts().await.unwrap();
+    app.crypto.run_payouts().await.unwrap();
+    assert_eq!(inabit.withdrawals_with_note(&payout_id).len(), 1);
+    assert_eq!(inabit.state().create_calls, 1);
+    inabit.set_withdrawal_status(&payout_id, "Completed");
+    app.crypto.run_payouts().await.unwrap();
+    let shown = app.op_get("/v1/player/crypto/withdrawals/cw-t").await;
+    assert_eq!(shown.data()["status"], "paid");
+
+    // A hold whose provider call never happened (a restart in between) is sent once.
+    let order = croupier::ledger::crypto::PayoutOrder {
+        operator_id: app.operator.id.clone(),
+        external_id: "ann".into(),
+        amount: croupier::money::Amount::parse("5", Currency::parse("USD").unwrap()).unwrap(),
+        transaction_id: "cw-restart".into(),
+        asset: "USDT".into(),
+        blockchain: "TRON".into(),
+        address: "TDest".into(),
+        asset_scale: 6,
+        rail: croupier::ledger::crypto::Rail::Inabit,
+    };
+    let (held, _) = app.crypto.ledger().payout_hold(&order).await.unwrap();
+    assert_eq!(held.state, "held");
+    app.crypto.run_payouts().await.unwrap();
+    app.crypto.run_payouts().await.unwrap();
+    assert_eq!(inabit.withdrawals_with_note(&held.id.to_string()).len(), 1);
+    assert_eq!(app.ann().await, (dec("74"), dec("74")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn the_approver_refuses_unknown_and_altered_withdrawals() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    fund(&app, &inabit, "100").await;
+    let r = app.crypto_withdraw("9.9", "TDest", "cw-a").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    let wd = inabit.withdrawals_with_note(&payout_id)[0].clone();
+    let good = json!({"transactionId": wd.id, "transactionType": "Withdrawal", "network": "TRON",
+                      "coin": "USDT", "to": "TDest", "amount": "10"});
+    assert!(app.approver(good.clone()).await);
+
+    let mut altered_address = good.clone();
+    altered_address["to"] = json!("TAttacker");
+    let mut altered_amount = good.clone();
+    altered_amount["amount"] = json!("10.000001");
+    let mut altered_coin = good.clone();
+    altered_coin["coin"] = json!("BTC");
+    let mut unknown = good.clone();
+    unknown["transactionId"] = json!("wd-unknown");
+    for refused in [
+        altered_address,
+        altered_amount,
+        altered_coin,
+        unknown,
+        json!({"hello": 1}),
+    ] {
+        assert!(!app.approver(refused.clone()).await, "{refused}");
+    }
+    // A withdrawal someone else created at inabit (no payout id of ours in its note).
+    inabit.state().withdrawals.push(crate::fakes::Withdrawal {
+        id: "wd-foreign".into(),
+        note: "payday".into(),
+        address: "TDest".into(),
+        amount: "10".into(),
+        status: "PendingApproval".into(),
+    });
+    let mut foreign = good.clone();
+    foreign["transactionId"] = json!("wd-foreign");
+    assert!(!app.approver(foreign).await);
+    // After the payout ended, nothing more is approved for it.
+    inabit.set_withdrawal_status(&payout_id, "Failed");
+    app.crypto.run_payouts().await.unwrap();
+    assert!(!app.approver(good).await);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn access_tokens_are_shared_renewed_once_and_login_tokens_refreshed() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.inabit.login_refresh_after = Duration::ZERO;
+    let app = app_with(c).await;
+    fund(&app, &inabit, "100").await;
+
+    // Concurrent payouts share one access token (one renewal in flight at a time).
+    let ids: Vec<String> = (0..4).map(|i| format!("cw-c{i}")).collect();
+    let orders = ids.iter().map(|id| app.crypto_withdraw("1", "TDest", id));
+    for r in futures::future::join_all(orders).await {
+        r.expect(0);
+    }
+    assert_eq!(inabit.state().access_tokens.len(), 1);
+    // inabit stops accepting it: fetched again once, and the call goes through.
+    let first = inabit.state().access_tokens[0].clone();
+    inabit.state().revoked.push(first);
+    app.crypto_withdraw("1", "TDest", "cw-c9").await.expect(0);
+    assert_eq!(inabit.state().access_tokens.len(), 2);
+    assert_eq!(inabit.state().create_calls, 5);
+
+    // The login token is refreshed and the new one kept in the database.
+    assert!(app.crypto.refresh_login_if_due().await.unwrap());
+    let client = app.pool.get().await.unwrap();
+    let stored: String = client
+        .query_one(
+            "SELECT token FROM integration_tokens WHERE name = 'inabit_login'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, inabit.state().login_token);
+    assert_ne!(stored, FIRST_LOGIN_TOKEN);
+    // A failed refresh is recorded for the status endpoint (without the token).
+    inabit.state().refuse_login_refresh = true;
+    assert!(app.crypto.refresh_login_if_due().await.is_err());
+    let status = app.crypto.status().await.unwrap();
+    let error = status["inabitLoginToken"]["lastError"].as_str().unwrap();
+    assert!(error.contains("authentication"), "{error}");
+    assert!(
+        !status.to_string().contains(&stored),
+        "no token in the status"
+    );
+    app.assert_books_balance().await;
+}
+
+fn b2b_callback(payout_ref: &str, tracking: &str, status: i64, amount: &str, key: &[u8]) -> String {
+    use hmac::Mac;
+    let time = "2026-11-21T10:00:00.000000+00:00";
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{status}{amount}{tracking}{time}").as_bytes());
+    let sign = hex::encode(mac.finalize().into_bytes());
+    json!({
+        "data": {"type": "payout", "id": payout_ref,
+                 "attributes": {"address": "TDest", "tracking_id": tracking, "amount": amount},
+                 "relationships": {"transfer": {"data": {"type": "transfer", "id": "145"}}}},
+        "included": [
+            {"type": "currency", "id": "2145", "attributes": {"alpha": "USDT", "exp": 6}},
+            {"type": "transfer", "id": "145", "attributes": {"status": status, "amount": amount, "confirmations": 3}}
+        ],
+        "meta": {"time": time, "sign": sign}
+    })
+    .to_string()
+}
+
+fn b2b_key() -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(b"b2b-loginb2b-password").to_vec()
+}
+
+impl TestApp {
+    async fn b2b_post(&self, body: String) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}/v1/crypto/b2binpay/callback", self.base))
+            .header("content-type", "application/vnd.api+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn b2binpay_payouts_use_one_idempotency_key_and_signed_callbacks() {
+    let inabit = FakeInabit::start().await;
+    let b2b = FakeB2binpay::start().await;
+    let mut c = config(&inabit, Some(&b2b));
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    app.admin
+        .operator_set_payout_rail(&app.operator.id, "b2binpay")
+        .await
+        .unwrap();
+    fund(&app, &inabit, "100").await;
+
+    // The first answer is lost; the retry carries the same key and creates nothing new.
+    b2b.state().delay_next = Some(Duration::from_millis(1500));
+    let r = app.crypto_withdraw("9.9", "TDest", "b2b-1").await;
+    r.expect(0);
+    assert_eq!(r.data()["rail"], "b2binpay");
+    let tracking = r.data()["payoutId"].as_str().unwrap().to_string();
+    app.crypto.run_payouts().await.unwrap();
+    {
+        let st = b2b.state();
+        assert_eq!(st.requests.len(), 2);
+        assert_eq!(st.requests[0].0, st.requests[1].0, "same idempotency key");
+        assert_eq!(st.requests[0].1, tracking);
+        assert_eq!(st.requests[0].2, "10");
+        assert_eq!(st.payouts.len(), 1);
+    }
+    let payout_ref = b2b.state().payouts.values().next().unwrap().clone();
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+
+    // Forged (another key) and altered (status changed after signing) callbacks: 401, no change.
+    let forged = b2b_callback(&payout_ref, &tracking, -1, "10.000000", b"not-the-key");
+    assert_eq!(app.b2b_post(forged).await.0, 401);
+    let altered = b2b_callback(&payout_ref, &tracking, 2, "10.000000", &b2b_key())
+        .replace(r#""status":2"#, r#""status":-1"#);
+    assert_eq!(app.b2b_post(altered).await.0, 401);
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+
+    // An early confirmation callback (status 1), then the final one, twice.
+    let early = b2b_callback(&payout_ref, &tracking, 1, "10.000000", &b2b_key());
+    assert_eq!(app.b2b_post(early).await, (200, String::new()));
+    let done = b2b_callback(&payout_ref, &tracking, 2, "10.000000", &b2b_key());
+    assert_eq!(app.b2b_post(done.clone()).await, (200, String::new()));
+    assert_eq!(app.b2b_post(done).await, (200, String::new()));
+    let shown = app.op_get("/v1/player/crypto/withdrawals/b2b-1").await;
+    assert_eq!(shown.data()["status"], "paid");
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+
+    // A failed transfer releases the hold.
+    let r = app.crypto_withdraw("19.8", "TDest", "b2b-2").await;
+    r.expect(0);
+    let tracking2 = r.data()["payoutId"].as_str().unwrap().to_string();
+    let ref2 = b2b.state().payouts.values().max().unwrap().clone();
+    assert_eq!(app.ann().await, (dec("69.3"), dec("69.3")));
+    let failed = b2b_callback(&ref2, &tracking2, -1, "20.000000", &b2b_key());
+    assert_eq!(app.b2b_post(failed).await.0, 200);
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+    let shown = app.op_get("/v1/player/crypto/withdrawals/b2b-2").await;
+    assert_eq!(shown.data()["status"], "failed");
+    // A paid payout cannot be released by a later callback.
+    let late = b2b_callback(&payout_ref, &tracking, -3, "10.000000", &b2b_key());
+    assert_eq!(app.b2b_post(late).await.0, 200);
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn crypto_requests_with_bad_input_change_nothing() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    fund(&app, &inabit, "10").await;
+    let before = app.wallet_of("ann", "USD").await;
+    let post = |body: &'static str| app.op_post("/v1/player/crypto/withdraw", body);
+    post(r#"{"playerExternalId":"ann","currency":"USD","amount":1,"asset":"DOGE","blockchain":"TRON","address":"T","transactionId":"x1"}"#).await.expect(100);
+    post(r#"{"playerExternalId":"ann","currency":"USD","amount":1,"asset":"USDT","blockchain":"TRON","transactionId":"x2"}"#).await.expect(2);
+    post(r#"{"playerExternalId":"ann","currency":"USD","amount":-1,"asset":"USDT","blockchain":"TRON","address":"T","transactionId":"x3"}"#).await.expect(100);
+    post(r#"{"playerExternalId":"ann","currency":"USD","amount":1,"asset":"USDT","blockchain":"TRON","address":"has space","transactionId":"x5"}"#).await.expect(100);
+    post(r#"{"playerExternalId":"nobody","currency":"USD","amount":1,"asset":"USDT","blockchain":"TRON","address":"T","transactionId":"x6"}"#).await.expect(100);
+    app.op_post(
+        "/v1/player/crypto/deposit-address",
+        r#"{"playerExternalId":"ann","asset":"USDT"}"#,
+    )
+    .await
+    .expect(2);
+    assert_eq!(app.wallet_of("ann", "USD").await, before);
+    assert_eq!(inabit.state().create_calls, 0);
+    app.assert_books_balance().await;
+}
