@@ -103,6 +103,25 @@ impl Admin {
         Ok(())
     }
 
+    /// Whether the operator's players may stake locked (detected, unconfirmed) deposits.
+    pub async fn operator_set_locked_play(
+        &self,
+        operator: &str,
+        allowed: bool,
+    ) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE counterparties SET locked_play = $2 WHERE id = $1 AND role = 'operator'",
+                &[&operator, &allowed],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::bad_value("no such operator"));
+        }
+        Ok(())
+    }
+
     /// The open crypto review queue, oldest first.
     pub async fn crypto_reviews(&self) -> Result<Vec<serde_json::Value>, Error> {
         let client = self.pool.get().await?;

@@ -133,6 +133,14 @@ enum OperatorVerb {
         #[arg(long, value_parser = ["inabit", "b2binpay"])]
         rail: String,
     },
+    /// Whether the operator's players may bet locked funds (crypto deposits detected but not
+    /// yet confirmed). Default: yes.
+    SetLockedPlay {
+        #[arg(long)]
+        operator: String,
+        #[arg(long, value_parser = ["yes", "no"])]
+        allowed: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -426,6 +434,14 @@ async fn run_admin(
         } => {
             admin.operator_set_payout_rail(&operator, &rail).await?;
             ok(json!({ "id": operator, "payoutRail": rail }))
+        }
+        AdminVerb::Operator {
+            verb: OperatorVerb::SetLockedPlay { operator, allowed },
+        } => {
+            admin
+                .operator_set_locked_play(&operator, allowed == "yes")
+                .await?;
+            ok(json!({ "id": operator, "lockedPlay": allowed == "yes" }))
         }
         AdminVerb::Crypto {
             verb:

@@ -9,6 +9,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "ledger", include_str!("../../sql/0002_ledger.sql")),
     (3, "players", include_str!("../../sql/0003_players.sql")),
     (4, "crypto", include_str!("../../sql/0004_crypto.sql")),
+    (
+        5,
+        "locked play",
+        include_str!("../../sql/0005_locked_play.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming croupier's migration lock.

@@ -224,3 +224,44 @@ async fn a_full_queue_answers_99_at_once_and_leaves_no_trace() {
         .expect(1, 200);
     app.assert_books_balance().await;
 }
+
+#[tokio::test]
+async fn a_batch_keeps_locked_funds_out_of_play_when_the_operator_says_so() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "10").await;
+    // A detected crypto deposit of 100 USD (asset = wallet currency: rate 1), locked.
+    app.sql(&format!(
+        "INSERT INTO crypto_addresses (id, player_id, wallet_id, scale, asset, blockchain, address)
+         SELECT gen_random_uuid(), w.player_id, w.id, 2, 'USD', 'TEST', 'addr-1'
+           FROM wallets w JOIN players pl ON pl.id = w.player_id
+          WHERE pl.external_id = '{}';
+         SELECT crypto_deposit_apply('tx-1', 'Pending', 100, 'USD', 'TEST', 'addr-1', NULL,
+                                     gen_random_uuid(), gen_random_uuid());",
+        p.external_id
+    ))
+    .await;
+    app.admin
+        .operator_set_locked_play(&app.operator.id, false)
+        .await
+        .unwrap();
+    let out = batch(
+        &app,
+        &[
+            ("pay_in", &p, "b1", Some("10.01"), None),
+            ("pay_in", &p, "b2", Some("10"), None),
+            ("pay_in", &p, "b3", Some("0.01"), None),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&out),
+        ["insufficient_funds", "ok", "insufficient_funds"]
+    );
+    app.admin
+        .operator_set_locked_play(&app.operator.id, true)
+        .await
+        .unwrap();
+    let out = batch(&app, &[("pay_in", &p, "b4", Some("100"), None)]).await;
+    assert_eq!(out, [("ok".to_string(), Some(dec("0")))]);
+    app.assert_books_balance().await;
+}

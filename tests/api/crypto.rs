@@ -431,6 +431,59 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
 }
 
 #[tokio::test]
+async fn an_operator_can_keep_locked_deposits_out_of_play() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    app.admin
+        .operator_set_locked_play(&app.operator.id, false)
+        .await
+        .unwrap();
+    let to = app.address_of("ann").await;
+    app.deposit("ann", "USD", "10", "cash").await.expect(0);
+    inabit.set_deposit("tx-l", "Pending", "100", &to);
+    app.deposit_event("IncomingTransactionReceived", "tx-l", "Pending", "100", &to)
+        .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("109"), dec("10")));
+    let session = app
+        .admin
+        .session_open(
+            &app.provider.id,
+            &app.operator.id,
+            "ann",
+            Currency::parse("USD").unwrap(),
+            "slots",
+            60,
+        )
+        .await
+        .unwrap();
+    let player = crate::helpers::Player {
+        external_id: "ann".into(),
+        currency: Currency::parse("USD").unwrap(),
+        session: session.0,
+    };
+    // Only the 10 unlocked may be staked.
+    app.pay_in(&player, "b-big", "10.01").await.expect(2, 402);
+    app.pay_in(&player, "b-ok", "10").await.expect(1, 200);
+    // Wins still land.
+    app.pay_out(&player, "b-ok", "5").await.expect(1, 200);
+    app.pay_in(&player, "b-5", "5.01").await.expect(2, 402);
+    inabit.set_deposit("tx-l", "Completed", "100", &to);
+    app.deposit_event(
+        "IncomingTransactionStatusUpdated",
+        "tx-l",
+        "Completed",
+        "100",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    app.pay_in(&player, "b-after", "50").await.expect(1, 200);
+    assert_eq!(app.ann().await, (dec("54"), dec("54")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
 async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_review() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;
