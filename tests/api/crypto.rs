@@ -311,6 +311,15 @@ async fn duplicate_and_out_of_order_events_apply_once_and_only_forward() {
     }
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("19.80"), dec("19.80")));
+    let reads = inabit
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/customer/transactions/tx-3")
+        .count();
+    assert_eq!(reads, 1, "three webhooks, one confirmation read");
 
     // A stale read (an older status served late) moves nothing back.
     inabit.set_deposit("tx-3", "Pending", "20", &to);
@@ -814,6 +823,17 @@ async fn the_approver_refuses_unknown_and_altered_withdrawals() {
     let mut foreign = good.clone();
     foreign["transactionId"] = json!("wd-foreign");
     assert!(!app.approver(foreign).await);
+    // A second withdrawal carrying our payout id (sent twice by mistake) is refused.
+    inabit.state().withdrawals.push(crate::fakes::Withdrawal {
+        id: "wd-second".into(),
+        note: payout_id.clone(),
+        address: "TDest".into(),
+        amount: "10".into(),
+        status: "PendingApproval".into(),
+    });
+    let mut second = good.clone();
+    second["transactionId"] = json!("wd-second");
+    assert!(!app.approver(second).await);
     // After the payout ended, nothing more is approved for it.
     inabit.set_withdrawal_status(&payout_id, "Failed");
     app.crypto.run_payouts().await.unwrap();
