@@ -21,7 +21,8 @@ use super::http::{excerpt, text_field, ProviderError};
 
 const JSON_API: &str = "application/vnd.api+json";
 
-#[derive(Debug, Clone)]
+/// B2BINPAY's settings. Its `Debug` hides the credentials.
+#[derive(Clone)]
 pub struct B2binpayConfig {
     pub base_url: String,
     pub client_id: Option<String>,
@@ -35,6 +36,22 @@ pub struct B2binpayConfig {
     pub password: Option<String>,
     /// API v3: the callback secret, used as the HMAC key when set.
     pub callback_secret: Option<String>,
+}
+
+impl std::fmt::Debug for B2binpayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        f.debug_struct("B2binpayConfig")
+            .field("base_url", &self.base_url)
+            .field("client_id", &hidden(&self.client_id))
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("wallet_id", &self.wallet_id)
+            .field("callback_url", &self.callback_url)
+            .field("login", &hidden(&self.login))
+            .field("password", &hidden(&self.password))
+            .field("callback_secret", &hidden(&self.callback_secret))
+            .finish()
+    }
 }
 
 pub struct B2binpay {
@@ -104,17 +121,18 @@ impl B2binpay {
         let status = response.status().as_u16();
         let text = response.text().await.map_err(ProviderError::from_reqwest)?;
         if !(200..300).contains(&status) {
+            // The answer to a credentials request is not quoted: it may echo them.
             return Err(if status == 401 || status == 403 {
                 ProviderError::Unauthenticated
             } else {
                 ProviderError::Http {
                     status,
-                    body: excerpt(&text),
+                    body: String::new(),
                 }
             });
         }
-        let value: Value =
-            serde_json::from_str(&text).map_err(|_| ProviderError::Decode(excerpt(&text)))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|_| ProviderError::Decode("token answer is not JSON".into()))?;
         let attributes = &value["data"]["attributes"];
         let token = text_field(attributes, &["access"])
             .ok_or_else(|| ProviderError::Decode("token answer without access".into()))?;

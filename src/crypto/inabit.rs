@@ -27,8 +27,9 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 /// The row of `integration_tokens` holding the login token.
 const LOGIN_TOKEN: &str = "inabit_login";
 
-/// inabit's settings (every URL, key and id is configuration).
-#[derive(Debug, Clone)]
+/// inabit's settings (every URL, key and id is configuration). Its `Debug` hides the key and
+/// the token.
+#[derive(Clone)]
 pub struct InabitConfig {
     pub graphql_url: String,
     pub terminal_url: String,
@@ -45,6 +46,23 @@ pub struct InabitConfig {
     /// Refresh the login token once it is this old (it lives 30 days).
     pub login_refresh_after: Duration,
     pub priority: String,
+}
+
+impl std::fmt::Debug for InabitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        f.debug_struct("InabitConfig")
+            .field("graphql_url", &self.graphql_url)
+            .field("terminal_url", &self.terminal_url)
+            .field("terminal_key", &hidden(&self.terminal_key))
+            .field("login_token", &hidden(&self.login_token))
+            .field("wallet_id", &self.wallet_id)
+            .field("deposits_path", &self.deposits_path)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("login_refresh_after", &self.login_refresh_after)
+            .field("priority", &self.priority)
+            .finish()
+    }
 }
 
 pub struct Inabit {
@@ -197,7 +215,8 @@ impl Inabit {
         let login = self.login_token().await?;
         let data = self
             .post_graphql(&login, "query { getApiUserAccessToken }", Value::Null)
-            .await?;
+            .await
+            .map_err(unquoted)?;
         let token = token_text(&data, "getApiUserAccessToken")?;
         *cached = Some(AccessToken {
             token: token.clone(),
@@ -247,7 +266,8 @@ impl Inabit {
         let login = self.login_token().await?;
         let data = self
             .post_graphql(&login, "query { refreshApiUserLoginToken }", Value::Null)
-            .await?;
+            .await
+            .map_err(unquoted)?;
         let token = token_text(&data, "refreshApiUserLoginToken")?;
         let client = self
             .pool
@@ -558,6 +578,18 @@ fn unwrap_data<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Provider
         serde_json::from_str::<T>(body)
     };
     parsed.map_err(|e| ProviderError::Decode(e.to_string()))
+}
+
+/// A token answer's error without any part of the answer, which may hold a token.
+fn unquoted(e: ProviderError) -> ProviderError {
+    match e {
+        ProviderError::Decode(_) => ProviderError::Decode("token answer unreadable".into()),
+        ProviderError::Http { status, .. } => ProviderError::Http {
+            status,
+            body: String::new(),
+        },
+        other => other,
+    }
 }
 
 fn transaction_of(value: &Value) -> Transaction {

@@ -191,12 +191,11 @@ impl Crypto {
         currency: Option<Currency>,
     ) -> Result<DepositAddress, Error> {
         self.asset(asset, blockchain)?;
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let wallets = client
             .query(
-                "SELECT pl.id, wl.id, wl.currency, c.customer_uuid
+                "SELECT pl.id, wl.id, wl.currency
                    FROM players pl JOIN wallets wl ON wl.player_id = pl.id
-                   LEFT JOIN crypto_customers c ON c.player_id = pl.id
                   WHERE pl.operator_id = $1 AND pl.external_id = $2
                     AND ($3::text IS NULL OR wl.currency = $3)
                   ORDER BY wl.currency",
@@ -215,27 +214,43 @@ impl Crypto {
         let player: Uuid = wallet.try_get(0)?;
         let wallet_id: Uuid = wallet.try_get(1)?;
         let wallet_currency: String = wallet.try_get(2)?;
-        let customer: Option<String> = wallet.try_get(3)?;
-        let answer = |address: String| DepositAddress {
-            player_external_id: external_id.to_string(),
-            asset: asset.to_string(),
-            blockchain: blockchain.to_string(),
-            address,
-            currency: wallet_currency.clone(),
+        let answer = |row: tokio_postgres::Row| -> Result<DepositAddress, Error> {
+            Ok(DepositAddress {
+                player_external_id: external_id.to_string(),
+                asset: asset.to_string(),
+                blockchain: blockchain.to_string(),
+                address: row.try_get(0)?,
+                currency: row.try_get(1)?,
+            })
         };
-        let known = client
-            .query_opt(
-                "SELECT address, w.currency FROM crypto_addresses a
-                   JOIN wallets w ON w.id = a.wallet_id
-                  WHERE a.player_id = $1 AND a.asset = $2 AND a.blockchain = $3",
-                &[&player, &asset, &blockchain],
-            )
-            .await?;
-        if let Some(row) = known {
-            let mut found = answer(row.try_get(0)?);
-            found.currency = row.try_get(1)?;
-            return Ok(found);
+        const KNOWN: &str = "SELECT a.address, w.currency FROM crypto_addresses a
+                               JOIN wallets w ON w.id = a.wallet_id
+                              WHERE a.player_id = $1 AND a.asset = $2 AND a.blockchain = $3";
+        if let Some(row) = client
+            .query_opt(KNOWN, &[&player, &asset, &blockchain])
+            .await?
+        {
+            return answer(row);
         }
+        // First request: one at a time per player, so that two concurrent first requests do
+        // not create two customers or addresses at inabit.
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('crypto-address:' || $1, 0))",
+            &[&player.to_string()],
+        )
+        .await?;
+        if let Some(row) = tx.query_opt(KNOWN, &[&player, &asset, &blockchain]).await? {
+            return answer(row);
+        }
+        let customer: Option<String> = tx
+            .query_opt(
+                "SELECT customer_uuid FROM crypto_customers WHERE player_id = $1",
+                &[&player],
+            )
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
         let (customer, address) = self
             .inabit
             .customer_address(&player.to_string(), customer, asset, blockchain)
@@ -244,42 +259,30 @@ impl Crypto {
         let scale = Currency::parse(&wallet_currency)
             .map(|c| c.scale() as i32)
             .map_err(|_| Error::Internal(anyhow::anyhow!("unknown wallet currency")))?;
-        client
-            .execute(
-                "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)
-                 ON CONFLICT (player_id) DO NOTHING",
-                &[&player, &customer],
-            )
-            .await?;
-        client
-            .execute(
-                "INSERT INTO crypto_addresses (id, player_id, wallet_id, scale, asset, blockchain,
-                                               address)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT ON CONSTRAINT crypto_addresses_player_asset_unique DO NOTHING",
-                &[
-                    &Uuid::now_v7(),
-                    &player,
-                    &wallet_id,
-                    &scale,
-                    &asset,
-                    &blockchain,
-                    &address,
-                ],
-            )
-            .await?;
-        // A concurrent first request may have stored its address first: answer the stored one.
-        let row = client
-            .query_one(
-                "SELECT address, w.currency FROM crypto_addresses a
-                   JOIN wallets w ON w.id = a.wallet_id
-                  WHERE a.player_id = $1 AND a.asset = $2 AND a.blockchain = $3",
-                &[&player, &asset, &blockchain],
-            )
-            .await?;
-        let mut stored = answer(row.try_get(0)?);
-        stored.currency = row.try_get(1)?;
-        Ok(stored)
+        tx.execute(
+            "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)
+             ON CONFLICT (player_id) DO NOTHING",
+            &[&player, &customer],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO crypto_addresses (id, player_id, wallet_id, scale, asset, blockchain,
+                                           address)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &Uuid::now_v7(),
+                &player,
+                &wallet_id,
+                &scale,
+                &asset,
+                &blockchain,
+                &address,
+            ],
+        )
+        .await?;
+        let row = tx.query_one(KNOWN, &[&player, &asset, &blockchain]).await?;
+        tx.commit().await?;
+        answer(row)
     }
 
     /// Records an inabit webhook exactly as received and wakes the worker. Only a JSON object
@@ -988,7 +991,8 @@ pub struct PayoutView {
     #[serde(serialize_with = "crate::api::decimal")]
     pub rate: Decimal,
     pub rail: &'static str,
-    /// pending (held or sent, not final) | paid | failed (released) | review
+    /// pending (held or sent, not final) | paid | failed (released) | review | refused
+    /// (never held: insufficient withdrawable balance)
     pub status: &'static str,
     pub provider_status: Option<String>,
     pub created_at: i64,
@@ -1002,6 +1006,7 @@ impl From<Payout> for PayoutView {
                 "paid" => "paid",
                 "released" => "failed",
                 "review" => "review",
+                "refused" => "refused",
                 _ => "pending",
             },
             transaction_id: p.transaction_id,
