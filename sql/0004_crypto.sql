@@ -181,8 +181,7 @@ CREATE INDEX crypto_payouts_open_idx ON crypto_payouts (updated_at)
     WHERE state IN ('held', 'submitted');
 CREATE UNIQUE INDEX crypto_payouts_provider_ref_unique ON crypto_payouts (rail, provider_ref);
 
--- The review queue: deposits and payouts a person must look at. One entry per thing and
--- reason.
+-- The review queue: deposits and payouts a person must look at.
 CREATE TABLE crypto_reviews (
     id          uuid        NOT NULL,
     subject     text        NOT NULL,
@@ -193,9 +192,11 @@ CREATE TABLE crypto_reviews (
     created_at  timestamptz NOT NULL DEFAULT now(),
     resolved_at timestamptz,
     CONSTRAINT crypto_reviews_pkey PRIMARY KEY (id),
-    CONSTRAINT crypto_reviews_subject_known CHECK (subject IN ('deposit', 'payout')),
-    CONSTRAINT crypto_reviews_subject_reason_unique UNIQUE (subject_id, reason)
+    CONSTRAINT crypto_reviews_subject_known CHECK (subject IN ('deposit', 'payout'))
 );
+-- One open entry per thing and reason.
+CREATE UNIQUE INDEX crypto_reviews_open_unique ON crypto_reviews (subject_id, reason)
+    WHERE resolved_at IS NULL;
 
 -- Durable positions of the polling jobs (e.g. the last deposit update time seen).
 CREATE TABLE crypto_checkpoints (
@@ -209,7 +210,7 @@ CREATE FUNCTION crypto_review(p_subject text, p_id uuid, p_player uuid, p_reason
                               p_detail text) RETURNS void LANGUAGE sql AS $$
     INSERT INTO crypto_reviews (id, subject, subject_id, player_id, reason, detail)
     VALUES (gen_random_uuid(), p_subject, p_id, p_player, p_reason, p_detail)
-    ON CONFLICT ON CONSTRAINT crypto_reviews_subject_reason_unique DO NOTHING
+    ON CONFLICT (subject_id, reason) WHERE resolved_at IS NULL DO NOTHING
 $$;
 
 -- Applies what inabit's API says of a deposit (never what a webhook says: the caller has read
@@ -258,11 +259,16 @@ BEGIN
             p_tx_hash, p_coin_amount, v_currency, p_status, 'seen')
     ON CONFLICT ON CONSTRAINT crypto_deposits_provider_tx_unique DO NOTHING;
     SELECT * INTO d FROM crypto_deposits cd WHERE cd.provider_tx_id = p_tx FOR UPDATE;
-    -- Until something is credited the amount is whatever inabit says now.
+    -- Until something is credited, the amount is whatever inabit says now and the wallet is
+    -- the address's (a reopened deposit may have had none).
     UPDATE crypto_deposits cd SET provider_status = p_status,
            tx_hash = coalesce(p_tx_hash, cd.tx_hash), updated_at = now(),
-           coin_amount = CASE WHEN cd.state = 'seen' THEN p_coin_amount ELSE cd.coin_amount END
-     WHERE cd.id = d.id;
+           coin_amount = CASE WHEN cd.state = 'seen' THEN p_coin_amount ELSE cd.coin_amount END,
+           player_id = CASE WHEN cd.state = 'seen' THEN a.player_id ELSE cd.player_id END,
+           wallet_id = CASE WHEN cd.state = 'seen' THEN a.wallet_id ELSE cd.wallet_id END,
+           currency = CASE WHEN cd.state = 'seen' THEN v_currency ELSE cd.currency END
+     WHERE cd.id = d.id
+    RETURNING * INTO d;
 
     IF v_target IS NULL THEN
         RETURN QUERY SELECT 'ignored'::text, d.id, d.state;
@@ -476,5 +482,29 @@ BEGIN
            finished_at = CASE WHEN p_outcome IN ('paid', 'released') THEN now() END
      WHERE cp.id = p.id;
     RETURN 'applied';
+END
+$$;
+
+-- Puts a deposit waiting in review that has credited nothing (no rate, an unmatched address,
+-- an under/overcharge) back to 'seen' and closes its review entries, so that the next
+-- confirmation from inabit's API applies it afresh: after a rate has been set, or an address
+-- put right. Returns reopened | not_found | not_reopenable.
+CREATE FUNCTION crypto_deposit_reopen(p_tx text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d  crypto_deposits%ROWTYPE;
+BEGIN
+    SELECT * INTO d FROM crypto_deposits cd WHERE cd.provider_tx_id = p_tx FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    IF d.state <> 'review' OR d.credited <> 0 OR d.locked_amount <> 0 THEN
+        RETURN 'not_reopenable';
+    END IF;
+    DELETE FROM crypto_deposit_steps WHERE provider_tx_id = p_tx;
+    UPDATE crypto_deposits SET state = 'seen', review_reason = NULL, updated_at = now()
+     WHERE id = d.id;
+    UPDATE crypto_reviews SET resolved_at = now()
+     WHERE subject_id = d.id AND resolved_at IS NULL;
+    RETURN 'reopened';
 END
 $$;

@@ -96,6 +96,14 @@ enum CryptoVerb {
         #[arg(long)]
         id: String,
     },
+    /// Gives a deposit in review that credited nothing (no rate, unknown address, under- or
+    /// overcharge) a fresh start: reads it from inabit again and applies it (set the rate
+    /// first). Needs the inabit settings of the server.
+    ReopenDeposit {
+        /// inabit's transaction id.
+        #[arg(long)]
+        tx: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -473,6 +481,22 @@ async fn run_admin(
         AdminVerb::Crypto {
             verb: CryptoVerb::Reviews,
         } => ok(json!({ "reviews": admin.crypto_reviews().await? })),
+        AdminVerb::Crypto {
+            verb: CryptoVerb::ReopenDeposit { tx },
+        } => {
+            let crypto =
+                crate::crypto::Crypto::new(settings.crypto.config()?, admin.pool().clone())?;
+            let (reopened, outcome) = crypto.reopen_deposit(&tx).await?;
+            let code = if reopened == "reopened" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            Ok((
+                json!({ "tx": tx, "reopen": reopened, "outcome": outcome }).to_string(),
+                code,
+            ))
+        }
         AdminVerb::Crypto {
             verb: CryptoVerb::ResolveReview { id },
         } => {

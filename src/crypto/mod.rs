@@ -368,6 +368,26 @@ impl Crypto {
         Ok(groups.len())
     }
 
+    /// Reopens a deposit waiting in review that credited nothing (see
+    /// `crypto_deposit_reopen`), then reads it from inabit and applies it afresh. Returns
+    /// (the reopening, the new outcome if inabit could be asked).
+    pub async fn reopen_deposit(&self, tx: &str) -> Result<(String, Option<String>), Error> {
+        let client = self.pool.get().await?;
+        let reopened: String = client
+            .query_one("SELECT crypto_deposit_reopen($1)", &[&tx])
+            .await?
+            .try_get(0)?;
+        drop(client);
+        if reopened != "reopened" {
+            return Ok((reopened, None));
+        }
+        let outcome = self.confirm(tx).await.map_err(|e| {
+            tracing::warn!(tx, error = %e, "reopened deposit not confirmed yet; polling will");
+            e
+        });
+        Ok((reopened, outcome.ok()))
+    }
+
     /// Confirms what a webhook hinted at, from inabit's API. Returns the outcome.
     async fn confirm(&self, reference: &str) -> Result<String, Error> {
         if let Some(payout) = self

@@ -571,6 +571,25 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
         ("review".to_string(), Some("no_rate".to_string()))
     );
     assert_eq!(app.wallet_of("eve", "EUR").await, (dec("0"), 0));
+    // Once the rate is set, the deposit is given a fresh start and credited.
+    Crypto::set_rate(
+        &app.pool,
+        "USDT",
+        Currency::parse("EUR").unwrap(),
+        dec("0.9"),
+    )
+    .await
+    .unwrap();
+    let (reopened, outcome) = app.crypto.reopen_deposit("tx-e").await.unwrap();
+    assert_eq!(
+        (reopened.as_str(), outcome.as_deref()),
+        ("reopened", Some("applied"))
+    );
+    assert_eq!(app.wallet_of("eve", "EUR").await, (dec("9.0"), 1));
+    // A deposit that credited something cannot be reopened.
+    let (again, _) = app.crypto.reopen_deposit("tx-e").await.unwrap();
+    assert_eq!(again, "not_reopenable");
+    assert!(!app.open_reviews().await.contains(&"no_rate".to_string()));
     app.assert_books_balance().await;
 }
 
