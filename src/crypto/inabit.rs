@@ -527,7 +527,17 @@ impl Inabit {
             .await?
             .unwrap_or_else(|| "[]".into());
         let items: Vec<TerminalDeposit> = unwrap_data(&body)?;
-        items.into_iter().map(TerminalDeposit::report).collect()
+        // One unreadable item must not stop polling for good: it is logged and skipped.
+        Ok(items
+            .into_iter()
+            .filter_map(|item| match item.report() {
+                Ok(read) => Some(read),
+                Err(e) => {
+                    tracing::warn!(error = %e, "inabit listed a deposit croupier cannot read");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// A Terminal GET whose body is parsed by the caller (amounts are read from its text);
