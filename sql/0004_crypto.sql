@@ -248,7 +248,7 @@ BEGIN
     SELECT * INTO a FROM crypto_addresses ca
      WHERE ca.address = p_address AND ca.asset = p_asset AND ca.blockchain = p_blockchain;
     IF FOUND THEN
-        SELECT wl.id, wl.player_id, wl.currency, wl.balance INTO w
+        SELECT wl.id, wl.player_id, wl.currency, wl.balance, wl.locked INTO w
           FROM wallets wl WHERE wl.id = a.wallet_id FOR UPDATE;
         v_currency := w.currency;
     END IF;
@@ -281,6 +281,17 @@ BEGIN
         END IF;
         RETURN QUERY SELECT CASE WHEN d.state = v_target THEN 'duplicate' ELSE 'stale' END,
                             d.id, d.state;
+        RETURN;
+    END IF;
+    -- A credited deposit is bound to its address and wallet: a report naming another
+    -- destination (or one we cannot match now) moves no money.
+    IF d.state = 'locked' AND (a.id IS NULL OR a.wallet_id <> d.wallet_id
+                               OR d.address <> p_address OR d.asset <> p_asset
+                               OR d.blockchain <> p_blockchain) THEN
+        UPDATE crypto_deposits cd SET state = 'review', review_reason = 'report_changed'
+         WHERE cd.id = d.id;
+        PERFORM crypto_review('deposit', d.id, d.player_id, 'report_changed', p_address);
+        RETURN QUERY SELECT 'review'::text, d.id, 'review'::text;
         RETURN;
     END IF;
     INSERT INTO crypto_deposit_steps (provider_tx_id, target, provider_status)
@@ -353,6 +364,7 @@ BEGIN
         UPDATE crypto_deposits cd SET state = 'completed', locked_amount = 0 WHERE cd.id = d.id;
         RETURN QUERY SELECT 'applied'::text, d.id, 'completed'::text;
     ELSIF v_target = 'reversed' AND w.balance >= d.credited THEN
+        -- The coins never arrived: the credit is taken back whenever the wallet holds it.
         PERFORM ledger_post(w.id, w.player_id, NULL, NULL, d.id, p_journal, 'crypto_reversal',
                             -d.credited);
         UPDATE wallets SET locked = locked - d.locked_amount WHERE id = w.id;
@@ -360,8 +372,10 @@ BEGIN
          WHERE cd.id = d.id;
         RETURN QUERY SELECT 'applied'::text, d.id, 'reversed'::text;
     ELSE
-        -- Spent before it failed, a changed amount, or an under/overcharge after detection:
-        -- the credit stays locked (so what is left cannot be withdrawn) and a person decides.
+        -- Spent in play before it failed, a changed amount, or an under/overcharge after
+        -- detection:
+        -- the credit stays locked (so what is left cannot be withdrawn) and a person decides
+        -- (`crypto_deposit_settle`).
         v_reason := CASE WHEN v_target = 'reversed' THEN 'reversal_spent'
                          WHEN v_target = 'completed' THEN 'amount_changed'
                          ELSE v_status_reason END;
@@ -453,9 +467,10 @@ $$;
 
 -- Ends a payout: 'paid' keeps the hold (the coins left), 'released' gives the amount back,
 -- 'review' leaves the hold and queues it for a person. A payout already paid or released
--- stays as it is. Returns the outcome (applied | duplicate | final | not_found).
+-- stays as it is. Returns the outcome (applied | duplicate | final | not_applied |
+-- not_found).
 CREATE FUNCTION crypto_payout_finish(p_payout uuid, p_outcome text, p_provider_status text,
-                                     p_journal uuid)
+                                     p_journal uuid, p_only_unsent boolean)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     p  crypto_payouts%ROWTYPE;
@@ -468,6 +483,11 @@ BEGIN
     END IF;
     IF p.state IN ('paid', 'released', 'refused') OR p.state = p_outcome THEN
         RETURN CASE WHEN p.state = p_outcome THEN 'duplicate' ELSE 'final' END;
+    END IF;
+    -- A provider's refusal of a call ends only a payout that no withdrawal is tied to yet
+    -- (the Remote Approver may have tied one meanwhile).
+    IF p_only_unsent AND (p.state <> 'held' OR p.provider_ref IS NOT NULL) THEN
+        RETURN 'not_applied';
     END IF;
     IF p_outcome = 'released' THEN
         PERFORM ledger_post(p.wallet_id, p.player_id, NULL, NULL, p.id, p_journal,
@@ -506,5 +526,44 @@ BEGIN
     UPDATE crypto_reviews SET resolved_at = now()
      WHERE subject_id = d.id AND resolved_at IS NULL;
     RETURN 'reopened';
+END
+$$;
+
+-- A person's decision on a credited deposit waiting in review: 'completed' unlocks it
+-- (withdrawable from now on); 'reversed' takes the credit back if the wallet holds it.
+-- Returns applied | not_found | not_settleable | insufficient_funds.
+CREATE FUNCTION crypto_deposit_settle(p_tx text, p_outcome text, p_journal uuid)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d  crypto_deposits%ROWTYPE;
+    w  record;
+BEGIN
+    SELECT * INTO d FROM crypto_deposits cd WHERE cd.provider_tx_id = p_tx;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    IF d.wallet_id IS NULL OR p_outcome NOT IN ('completed', 'reversed') THEN
+        RETURN 'not_settleable';
+    END IF;
+    SELECT wl.id, wl.player_id, wl.balance INTO w FROM wallets wl WHERE wl.id = d.wallet_id
+       FOR UPDATE;
+    SELECT * INTO d FROM crypto_deposits cd WHERE cd.id = d.id FOR UPDATE;
+    IF d.state <> 'review' OR d.credited = 0 THEN
+        RETURN 'not_settleable';
+    END IF;
+    IF p_outcome = 'reversed' THEN
+        IF w.balance < d.credited THEN
+            RETURN 'insufficient_funds';
+        END IF;
+        PERFORM ledger_post(w.id, w.player_id, NULL, NULL, d.id, p_journal, 'crypto_reversal',
+                            -d.credited);
+    END IF;
+    UPDATE wallets SET locked = locked - d.locked_amount WHERE id = w.id;
+    UPDATE crypto_deposits cd SET state = p_outcome, locked_amount = 0, updated_at = now(),
+           credited = CASE WHEN p_outcome = 'reversed' THEN 0 ELSE cd.credited END
+     WHERE cd.id = d.id;
+    UPDATE crypto_reviews SET resolved_at = now()
+     WHERE subject_id = d.id AND resolved_at IS NULL;
+    RETURN 'applied';
 END
 $$;

@@ -96,6 +96,15 @@ enum CryptoVerb {
         #[arg(long)]
         id: String,
     },
+    /// Decides a credited deposit waiting in review: `completed` unlocks it (withdrawable),
+    /// `reversed` takes the credit back (if the wallet holds it).
+    SettleDeposit {
+        /// inabit's transaction id.
+        #[arg(long)]
+        tx: String,
+        #[arg(long = "as", value_parser = ["completed", "reversed"])]
+        outcome: String,
+    },
     /// Gives a deposit in review that credited nothing (no rate, unknown address, under- or
     /// overcharge) a fresh start: reads it from inabit again and applies it (set the rate
     /// first). Needs the inabit settings of the server.
@@ -481,6 +490,22 @@ async fn run_admin(
         AdminVerb::Crypto {
             verb: CryptoVerb::Reviews,
         } => ok(json!({ "reviews": admin.crypto_reviews().await? })),
+        AdminVerb::Crypto {
+            verb: CryptoVerb::SettleDeposit { tx, outcome },
+        } => {
+            let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
+                .deposit_settle(&tx, &outcome)
+                .await?;
+            let code = if settled == "applied" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            Ok((
+                json!({ "tx": tx, "as": outcome, "settle": settled }).to_string(),
+                code,
+            ))
+        }
         AdminVerb::Crypto {
             verb: CryptoVerb::ReopenDeposit { tx },
         } => {

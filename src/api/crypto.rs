@@ -85,6 +85,10 @@ async fn b2binpay_callback(
                 serde_json::json!({"message": e.to_string()}),
             )
         }
+        Err(CallbackError::Unavailable) => json(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"message": "try again"}),
+        ),
         Err(e @ CallbackError::NoKey) => {
             tracing::error!(error = %e, "B2BINPAY callback cannot be verified");
             json(

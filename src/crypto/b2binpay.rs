@@ -80,6 +80,8 @@ pub enum CallbackError {
     NoKey,
     #[error("callback signature mismatch")]
     BadSignature,
+    #[error("callback could not be recorded or applied now")]
+    Unavailable,
 }
 
 impl B2binpay {
@@ -206,6 +208,54 @@ impl B2binpay {
             }
         }
         Err(ProviderError::Unauthenticated)
+    }
+
+    /// The status and amount of a payout's transfer, read with `GET payout/{id}/?include=
+    /// transfer`; None while it has no transfer.
+    pub async fn transfer_status(
+        &self,
+        payout_ref: &str,
+    ) -> Result<Option<(i64, Decimal)>, ProviderError> {
+        let token = self.access_token(None).await?;
+        let response = self
+            .http
+            .get(self.url(&format!("/payout/{payout_ref}/")))
+            .query(&[("include", "transfer")])
+            .header(reqwest::header::CONTENT_TYPE, JSON_API)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(ProviderError::from_reqwest)?;
+        if !(200..300).contains(&status) {
+            return Err(if status == 401 || status == 403 {
+                ProviderError::Unauthenticated
+            } else {
+                ProviderError::Http {
+                    status,
+                    body: excerpt(&text),
+                }
+            });
+        }
+        #[derive(Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow, default)]
+            included: Vec<Resource<'a>>,
+        }
+        let answer: Answer =
+            serde_json::from_str(&text).map_err(|e| ProviderError::Decode(e.to_string()))?;
+        let Some(transfer) = answer.included.iter().find(|r| r.kind == "transfer") else {
+            return Ok(None);
+        };
+        let status = attribute(transfer, "status").and_then(|s| s.parse().ok());
+        let amount = attribute(transfer, "amount").and_then(|a| a.parse().ok());
+        match (status, amount) {
+            (Some(status), Some(amount)) => Ok(Some((status, amount))),
+            _ => Err(ProviderError::Decode(
+                "transfer without status or amount".into(),
+            )),
+        }
     }
 
     /// The HMAC key of callbacks.

@@ -33,9 +33,12 @@ impl ProviderError {
     /// transport error or a 5xx leaves the outcome unknown.
     pub fn is_refusal(&self) -> bool {
         match self {
-            ProviderError::GraphQl { code, .. } => {
-                !matches!(code.as_str(), "INTERNAL_SERVER_ERROR" | "TIMEOUT")
-            }
+            // Only codes that say the request itself was refused; an unknown code or an
+            // internal error leaves the outcome unknown.
+            ProviderError::GraphQl { code, .. } => matches!(
+                code.as_str(),
+                "OPERATION_FAILED" | "BAD_USER_INPUT" | "BAD_REQUEST" | "GRAPHQL_VALIDATION_FAILED"
+            ),
             ProviderError::InvalidRequest(_) => true,
             ProviderError::Http { status, .. } => {
                 (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)

@@ -439,32 +439,33 @@ impl Inabit {
         }
     }
 
-    /// The customer-address flow: customer (our player id as identifier), address token, then
-    /// the address for the asset and blockchain. `customer` is the stored customer uuid, if
-    /// any. Returns (customer uuid, address).
-    pub async fn customer_address(
+    /// The first step of the customer-address flow: inabit's customer for our player id.
+    /// Returns the customer uuid.
+    pub async fn create_customer(
         &self,
         customer_identifier: &str,
-        customer: Option<String>,
+    ) -> Result<String, ProviderError> {
+        let created = self
+            .terminal(
+                reqwest::Method::POST,
+                "/v1/customer",
+                Some(serde_json::json!({"customerIdentifier": customer_identifier})),
+                &[],
+            )
+            .await?
+            .unwrap_or(Value::Null);
+        text_field(&created, &["uuid", "customerUuid", "id"])
+            .ok_or_else(|| ProviderError::Decode("customer without uuid".into()))
+    }
+
+    /// The rest of the flow: an address token for the customer, then the address for the
+    /// asset and blockchain.
+    pub async fn customer_address(
+        &self,
+        customer: &str,
         asset: &str,
         blockchain: &str,
-    ) -> Result<(String, String), ProviderError> {
-        let customer = match customer {
-            Some(c) => c,
-            None => {
-                let created = self
-                    .terminal(
-                        reqwest::Method::POST,
-                        "/v1/customer",
-                        Some(serde_json::json!({"customerIdentifier": customer_identifier})),
-                        &[],
-                    )
-                    .await?
-                    .unwrap_or(Value::Null);
-                text_field(&created, &["uuid", "customerUuid", "id"])
-                    .ok_or_else(|| ProviderError::Decode("customer without uuid".into()))?
-            }
-        };
+    ) -> Result<String, ProviderError> {
         let token = self
             .terminal(
                 reqwest::Method::POST,
@@ -490,9 +491,8 @@ impl Inabit {
             )
             .await?
             .unwrap_or(Value::Null);
-        let address = text_field(&address, &["address"])
-            .ok_or_else(|| ProviderError::Decode("address missing".into()))?;
-        Ok((customer, address))
+        text_field(&address, &["address"])
+            .ok_or_else(|| ProviderError::Decode("address missing".into()))
     }
 
     /// A deposit read from inabit by its transaction id; None when inabit does not know it.
@@ -630,6 +630,13 @@ pub fn graphql_answer(status: u16, body: &str) -> Result<Value, ProviderError> {
     if status == 401 || status == 403 {
         return Err(ProviderError::Unauthenticated);
     }
+    // A server error leaves the outcome unknown, whatever its body says.
+    if status >= 500 {
+        return Err(ProviderError::Http {
+            status,
+            body: excerpt(body),
+        });
+    }
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return Err(if status >= 400 {
             ProviderError::Http {
@@ -712,6 +719,22 @@ mod tests {
             graphql_answer(502, "<html>bad gateway</html>"),
             Err(ProviderError::Http { status: 502, .. })
         ));
+        // A 5xx is an unknown outcome even with a GraphQL error body; so is an unknown code.
+        let e = graphql_answer(
+            503,
+            r#"{"errors":[{"code":"OPERATION_FAILED","message":"x"}]}"#,
+        )
+        .err()
+        .unwrap_or(ProviderError::Timeout);
+        assert!(matches!(e, ProviderError::Http { status: 503, .. }) && !e.is_refusal());
+        let e = graphql_answer(200, r#"{"errors":[{"message":"something"}]}"#)
+            .err()
+            .unwrap_or(ProviderError::Timeout);
+        assert!(matches!(e, ProviderError::GraphQl { .. }) && !e.is_refusal());
+        let e = graphql_answer(200, listed)
+            .err()
+            .unwrap_or(ProviderError::Timeout);
+        assert!(e.is_refusal());
         assert_eq!(
             graphql_answer(200, r#"{"data":{"createWithdrawal":{"id":"w1"}}}"#).ok(),
             Some(serde_json::json!({"createWithdrawal":{"id":"w1"}}))

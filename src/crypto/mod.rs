@@ -251,20 +251,36 @@ impl Crypto {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        let (customer, address) = self
+        let customer = match customer {
+            Some(customer) => customer,
+            None => {
+                let customer = self
+                    .inabit
+                    .create_customer(&player.to_string())
+                    .await
+                    .map_err(integration)?;
+                // Kept at once (outside this transaction): inabit has the customer now,
+                // whatever happens to the address step.
+                self.pool
+                    .get()
+                    .await?
+                    .execute(
+                        "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)
+                         ON CONFLICT (player_id) DO NOTHING",
+                        &[&player, &customer],
+                    )
+                    .await?;
+                customer
+            }
+        };
+        let address = self
             .inabit
-            .customer_address(&player.to_string(), customer, asset, blockchain)
+            .customer_address(&customer, asset, blockchain)
             .await
             .map_err(integration)?;
         let scale = Currency::parse(&wallet_currency)
             .map(|c| c.scale() as i32)
             .map_err(|_| Error::Internal(anyhow::anyhow!("unknown wallet currency")))?;
-        tx.execute(
-            "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)
-             ON CONFLICT (player_id) DO NOTHING",
-            &[&player, &customer],
-        )
-        .await?;
         tx.execute(
             "INSERT INTO crypto_addresses (id, player_id, wallet_id, scale, asset, blockchain,
                                            address)
@@ -420,7 +436,9 @@ impl Crypto {
     /// checkpoint moves after each page. Returns how many deposits were read.
     pub async fn poll_deposits(&self) -> Result<usize, Error> {
         const PAGE: usize = 100;
+        const BIG_PAGE: usize = 1000;
         let mut read = 0;
+        let mut page_size = PAGE;
         loop {
             let since = {
                 let client = self.pool.get().await?;
@@ -436,12 +454,30 @@ impl Crypto {
             };
             let page = self
                 .inabit
-                .deposits_since(&since, PAGE)
+                .deposits_since(&since, page_size)
                 .await
                 .map_err(integration)?;
             let mut next = since.clone();
             for (report, updated_at) in &page {
-                self.ledger.deposit_apply(report).await?;
+                match self.ledger.deposit_apply(report).await {
+                    Ok(_) => {}
+                    // The database is away: stop here, the checkpoint stays.
+                    Err(e @ Error::Unavailable(_)) => return Err(e),
+                    // This one deposit cannot be applied: it becomes an event for the worker
+                    // to retry, and polling goes on.
+                    Err(e) => {
+                        tracing::error!(tx = report.provider_tx_id, error = %e, "polled deposit not applied");
+                        self.pool
+                            .get()
+                            .await?
+                            .execute(
+                                "INSERT INTO crypto_events (id, source, event, reference, body)
+                                 VALUES ($1, 'inabit', 'PollFailed', $2, '{}')",
+                                &[&Uuid::now_v7(), &report.provider_tx_id],
+                            )
+                            .await?;
+                    }
+                }
                 if let Some(t) = updated_at {
                     if *t > next {
                         next = t.clone();
@@ -457,10 +493,19 @@ impl Crypto {
                     &[&next],
                 )
                 .await?;
-            // The query is "at or after": a full page that did not move the checkpoint would
-            // be read again forever.
-            if page.len() < PAGE || next == since {
+            if page.len() < page_size {
                 return Ok(read);
+            }
+            if next == since {
+                // The query is "at or after": a full page all at one update time does not move
+                // the checkpoint. Ask for a bigger one once, then give up loudly.
+                if page_size == BIG_PAGE {
+                    tracing::error!(since, "more than {BIG_PAGE} deposits share one update time; polling cannot move past it");
+                    return Ok(read);
+                }
+                page_size = BIG_PAGE;
+            } else {
+                page_size = PAGE;
             }
         }
     }
@@ -505,46 +550,38 @@ impl Crypto {
     }
 
     /// Sends a held payout to its rail. Never sends an inabit withdrawal twice: if a call may
-    /// have been made before, inabit is searched for our payout id first. A refusal by the
-    /// provider releases the hold; an unknown outcome is left for the recovery job.
+    /// have been made before, inabit is searched for our payout id first. A refusal of the
+    /// first call releases the hold; a refusal of a later one (an earlier call may have gone
+    /// through after all) goes to review; an unknown outcome is left for the recovery job.
     async fn submit(&self, payout: &Payout) -> Result<(), Error> {
         let asset = self.asset(&payout.asset, &payout.blockchain)?.clone();
         let note = payout.id.to_string();
-        let sent = match payout.rail {
-            Rail::Inabit => {
-                if payout.attempts > 0 {
-                    let found = self
-                        .inabit
-                        .transactions_with_note(&note)
-                        .await
-                        .map_err(integration);
-                    match found {
-                        Ok(found) => {
-                            if let Some(existing) = found.first() {
-                                tracing::info!(payout = %payout.id, withdrawal = existing.id, "payout found at inabit; not sent again");
-                                return self
-                                    .ledger
-                                    .payout_submitted(
-                                        payout.id,
-                                        &existing.id,
-                                        Some(&existing.status),
-                                    )
-                                    .await;
-                            }
-                        }
-                        Err(e) => {
-                            // Cannot tell whether it was sent: do not send.
-                            return self.ledger.payout_error(payout.id, &e.to_string()).await;
-                        }
+        if payout.rail == Rail::Inabit && payout.attempts > 0 {
+            match self.inabit.transactions_with_note(&note).await {
+                Ok(found) => {
+                    if let Some(existing) = found.first() {
+                        tracing::info!(payout = %payout.id, withdrawal = existing.id, "payout found at inabit; not sent again");
+                        return self
+                            .ledger
+                            .payout_submitted(payout.id, &existing.id, Some(&existing.status))
+                            .await;
                     }
                 }
-                self.ledger.payout_attempt(payout.id).await?;
+                // Cannot tell whether it was sent: do not send.
+                Err(e) => return self.ledger.payout_error(payout.id, &e.to_string()).await,
+            }
+        }
+        // Counted before the call; None: a withdrawal was tied to it meanwhile.
+        let Some(attempt) = self.ledger.payout_attempt(payout.id).await? else {
+            return Ok(());
+        };
+        let sent = match payout.rail {
+            Rail::Inabit => {
                 self.inabit
                     .create_withdrawal(&asset, &payout.address, payout.coin_amount, &note)
                     .await
             }
             Rail::B2binpay => {
-                self.ledger.payout_attempt(payout.id).await?;
                 let currency = asset.b2binpay_currency_id.as_deref().unwrap_or_default();
                 self.b2binpay
                     .create_payout(
@@ -565,16 +602,44 @@ impl Crypto {
                     .await
             }
             Err(e) if e.is_refusal() => {
-                tracing::warn!(payout = %payout.id, error = %e, "payout refused by the provider; hold released");
+                let end = if attempt == 1 {
+                    PayoutEnd::Released
+                } else {
+                    PayoutEnd::Review
+                };
+                tracing::warn!(payout = %payout.id, attempt, error = %e, end = ?end, "payout refused by the provider");
                 self.ledger.payout_error(payout.id, &e.to_string()).await?;
                 self.ledger
-                    .payout_finish(payout.id, PayoutEnd::Released, Some("refused"))
+                    .payout_finish(payout.id, end, Some("refused"), true)
                     .await
                     .map(|_| ())
             }
             Err(e) => {
                 tracing::warn!(payout = %payout.id, error = %e, "payout outcome unknown; the recovery job will look it up");
                 self.ledger.payout_error(payout.id, &e.to_string()).await
+            }
+        }
+    }
+
+    /// Ends a payout by the provider's word, or notes its latest status.
+    async fn conclude(
+        &self,
+        payout: &Payout,
+        end: Option<PayoutEnd>,
+        status: &str,
+    ) -> Result<String, Error> {
+        match end {
+            Some(end) => {
+                let outcome = self
+                    .ledger
+                    .payout_finish(payout.id, end, Some(status), false)
+                    .await?;
+                tracing::info!(payout = %payout.id, status, outcome, "payout ended");
+                Ok(outcome)
+            }
+            None => {
+                self.ledger.payout_seen(payout.id, status).await?;
+                Ok("in_progress".into())
             }
         }
     }
@@ -599,35 +664,49 @@ impl Crypto {
             }
             _ => None,
         };
-        match end {
-            Some(end) => {
-                let outcome = self
-                    .ledger
-                    .payout_finish(payout.id, end, Some(&tx.status))
-                    .await?;
-                tracing::info!(payout = %payout.id, status = tx.status, outcome, "payout ended");
-            }
-            None => self.ledger.payout_seen(payout.id, &tx.status).await?,
+        self.conclude(payout, end, &tx.status).await.map(|_| ())
+    }
+
+    /// Reads a B2BINPAY payout's transfer (in case its callback was lost) and ends the
+    /// payout when the transfer is final.
+    async fn track_b2binpay(&self, payout: &Payout) -> Result<(), Error> {
+        let Some(reference) = payout.provider_ref.as_deref() else {
+            return Ok(());
+        };
+        if let Some((status, amount)) = self
+            .b2binpay
+            .transfer_status(reference)
+            .await
+            .map_err(integration)?
+        {
+            let end = b2binpay_end(status, amount, payout.coin_amount);
+            self.conclude(payout, end, &status.to_string()).await?;
         }
         Ok(())
     }
 
     /// The payout job: sends held payouts whose call was lost (after checking it did not
-    /// reach the provider) and tracks submitted inabit withdrawals to a final state.
+    /// reach the provider) and tracks submitted ones to a final state. Payouts are claimed one
+    /// at a time, up to 100 per run.
     pub async fn run_payouts(&self) -> Result<usize, Error> {
         let idle_ms = self.config.payout_idle.as_millis() as i64;
-        let payouts = self.ledger.claim_open_payouts(idle_ms, 100).await?;
-        for payout in &payouts {
+        let mut done = Vec::new();
+        while done.len() < 100 {
+            let Some(payout) = self.ledger.claim_next_payout(idle_ms, &done).await? else {
+                break;
+            };
+            done.push(payout.id);
             let result = match (payout.state.as_str(), payout.rail) {
-                ("held", _) => self.submit(payout).await,
-                ("submitted", Rail::Inabit) => self.track_inabit(payout).await,
+                ("held", _) => self.submit(&payout).await,
+                ("submitted", Rail::Inabit) => self.track_inabit(&payout).await,
+                ("submitted", Rail::B2binpay) => self.track_b2binpay(&payout).await,
                 _ => Ok(()),
             };
             if let Err(e) = result {
                 tracing::warn!(payout = %payout.id, error = %e, "payout job");
             }
         }
-        Ok(payouts.len())
+        Ok(done.len())
     }
 
     /// The Remote Approver's question: may inabit sign this transaction? Yes only for a
@@ -680,21 +759,15 @@ impl Crypto {
                     .as_deref()
                     .and_then(|n| Uuid::from_str(n.trim()).ok())
                     .ok_or("not one of our payouts (no payout id in the note)")?;
-                let payout = self
-                    .ledger
+                self.ledger
                     .payout_by_id(payout_id)
                     .await
                     .map_err(|e| e.to_string())?
-                    .ok_or("no such payout")?;
-                if payout.provider_ref.as_deref().is_some_and(|r| r != id) {
-                    return Err("the payout belongs to another withdrawal".into());
-                }
-                payout
+                    .ok_or("no such payout")?
             }
         };
-        if payout.rail != Rail::Inabit || !matches!(payout.state.as_str(), "held" | "submitted") {
-            return Err(format!("payout is {}", payout.state));
-        }
+        // Address, asset, blockchain and amount never change once a payout exists; whether it
+        // is still in flight and tied to this withdrawal only is decided atomically below.
         let asset = self
             .asset(&payout.asset, &payout.blockchain)
             .map_err(|e| e.to_string())?;
@@ -719,74 +792,85 @@ impl Crypto {
         if amount != Some(payout.coin_amount) {
             return Err("amount differs".into());
         }
-        if payout.provider_ref.is_none() {
-            self.ledger
-                .payout_submitted(payout.id, &id, None)
-                .await
-                .map_err(|e| e.to_string())?;
+        if !self
+            .ledger
+            .payout_bind(payout.id, &id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(format!(
+                "payout is {} or tied to another withdrawal",
+                payout.state
+            ));
         }
         Ok(())
     }
 
-    /// A B2BINPAY payout callback: verified, deduplicated, recorded, applied.
+    /// A B2BINPAY payout callback: verified, recorded, applied, then marked done; a repeat of
+    /// one already applied changes nothing. Any failure after verification is an error (the
+    /// caller answers 5xx), so that B2BINPAY delivers it again.
     pub async fn b2binpay_callback(&self, body: &[u8]) -> Result<(), CallbackError> {
         let callback = self.b2binpay.verify_callback(body)?;
+        // Only signed fields identify a callback.
         let dedupe = format!(
             "{}:{}:{}:{}",
-            callback.payout_ref, callback.transfer_id, callback.transfer_status, callback.time
+            callback.tracking_id, callback.transfer_status, callback.amount, callback.time
         );
-        let recorded = self
-            .record_callback(body, &callback.payout_ref, &dedupe)
+        let unavailable = |e: Error| {
+            tracing::error!(error = %e, "B2BINPAY callback not applied; it will be sent again");
+            CallbackError::Unavailable
+        };
+        let (event, processed) = self
+            .record_callback(body, &callback.tracking_id, &dedupe)
             .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot record a B2BINPAY callback");
-                None
-            });
-        let Some(event) = recorded else {
-            return Ok(()); // a repeat of a callback already applied
-        };
-        let outcome = self.apply_callback(&callback).await;
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(error = %e, "B2BINPAY callback not applied");
-                format!("error: {e}")
-            }
-        };
-        if let Ok(client) = self.pool.get().await {
-            let _ = client
-                .execute(
-                    "UPDATE crypto_events SET processed_at = now(), outcome = $2, attempts = 1
-                      WHERE id = $1",
-                    &[&event, &outcome],
-                )
-                .await;
+            .map_err(unavailable)?;
+        if processed {
+            return Ok(());
         }
+        let outcome = self.apply_callback(&callback).await.map_err(unavailable)?;
+        let client = self.pool.get().await.map_err(|e| unavailable(e.into()))?;
+        client
+            .execute(
+                "UPDATE crypto_events SET processed_at = now(), outcome = $2,
+                        attempts = attempts + 1
+                  WHERE id = $1",
+                &[&event, &outcome],
+            )
+            .await
+            .map_err(|e| unavailable(e.into()))?;
         Ok(())
     }
 
+    /// Stores a callback (once per dedupe key). Returns its event and whether it was applied
+    /// already.
     async fn record_callback(
         &self,
         body: &[u8],
         reference: &str,
         dedupe: &str,
-    ) -> Result<Option<Uuid>, Error> {
-        let id = Uuid::now_v7();
+    ) -> Result<(Uuid, bool), Error> {
         let client = self.pool.get().await?;
-        let inserted = client
+        client
             .execute(
                 "INSERT INTO crypto_events (id, source, event, reference, body, dedupe_key)
                  VALUES ($1, 'b2binpay', 'payout', $2, $3, $4)
                  ON CONFLICT ON CONSTRAINT crypto_events_dedupe_unique DO NOTHING",
                 &[
-                    &id,
+                    &Uuid::now_v7(),
                     &reference,
                     &String::from_utf8_lossy(body).as_ref(),
                     &dedupe,
                 ],
             )
             .await?;
-        Ok((inserted == 1).then_some(id))
+        let row = client
+            .query_one(
+                "SELECT id, processed_at IS NOT NULL FROM crypto_events
+                  WHERE source = 'b2binpay' AND dedupe_key = $1",
+                &[&dedupe],
+            )
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
     async fn apply_callback(&self, callback: &b2binpay::Callback) -> Result<String, Error> {
@@ -801,6 +885,8 @@ impl Crypto {
             );
             return Ok("unknown_payout".into());
         };
+        // `data.id` is not covered by the signature: it is only compared, never adopted (our
+        // payout's B2BINPAY id comes from B2BINPAY's answer to its creation).
         if payout
             .provider_ref
             .as_deref()
@@ -809,36 +895,13 @@ impl Crypto {
             tracing::warn!(payout = %payout.id, "B2BINPAY callback names another payout id");
             return Ok("payout_mismatch".into());
         }
-        let status = callback.transfer_status.to_string();
-        let end = match callback.transfer_status {
-            2 => Some(PayoutEnd::Paid),
-            -1 | -3 => Some(PayoutEnd::Released),
-            -2 => Some(PayoutEnd::Review),
-            _ => None,
-        };
-        // A confirmed transfer of another amount than ours is for a person to look at.
-        let end = match end {
-            Some(PayoutEnd::Paid) if callback.amount != payout.coin_amount => {
-                Some(PayoutEnd::Review)
-            }
-            other => other,
-        };
-        if payout.provider_ref.is_none() && payout.state == "held" {
-            self.ledger
-                .payout_submitted(payout.id, &callback.payout_ref, Some(&status))
-                .await?;
-        }
-        match end {
-            Some(end) => {
-                self.ledger
-                    .payout_finish(payout.id, end, Some(&status))
-                    .await
-            }
-            None => {
-                self.ledger.payout_seen(payout.id, &status).await?;
-                Ok("in_progress".into())
-            }
-        }
+        let end = b2binpay_end(
+            callback.transfer_status,
+            callback.amount,
+            payout.coin_amount,
+        );
+        self.conclude(&payout, end, &callback.transfer_status.to_string())
+            .await
     }
 
     /// Refreshes inabit's login token when it is due. A failure is logged loudly and shown
@@ -990,6 +1053,18 @@ impl Crypto {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// What a B2BINPAY transfer status means for a payout: 2 confirmed (of our amount) → paid;
+/// -1 failed, -3 canceled → released; -2 blocked by AML, or confirmed with another amount →
+/// review; 0 created, 1 unconfirmed → not final.
+fn b2binpay_end(status: i64, amount: Decimal, ours: Decimal) -> Option<PayoutEnd> {
+    match status {
+        2 if amount == ours => Some(PayoutEnd::Paid),
+        2 | -2 => Some(PayoutEnd::Review),
+        -1 | -3 => Some(PayoutEnd::Released),
+        _ => None,
     }
 }
 

@@ -238,21 +238,63 @@ impl CryptoLedger {
         Ok((payout, replayed))
     }
 
-    /// Ends a payout (see `crypto_payout_finish`). Returns applied | duplicate | final.
+    /// Ends a payout (see `crypto_payout_finish`). With `only_unsent`, only a payout still
+    /// held with no withdrawal tied to it (a provider refused the call). Returns applied |
+    /// duplicate | final | not_applied.
     pub async fn payout_finish(
         &self,
         id: Uuid,
         end: PayoutEnd,
         provider_status: Option<&str>,
+        only_unsent: bool,
     ) -> Result<String, Error> {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "SELECT crypto_payout_finish($1, $2, $3, $4)",
-                &[&id, &end.as_str(), &provider_status, &Uuid::now_v7()],
+                "SELECT crypto_payout_finish($1, $2, $3, $4, $5)",
+                &[
+                    &id,
+                    &end.as_str(),
+                    &provider_status,
+                    &Uuid::now_v7(),
+                    &only_unsent,
+                ],
             )
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// A person's decision on a credited deposit in review: `completed` or `reversed` (see
+    /// `crypto_deposit_settle`).
+    pub async fn deposit_settle(
+        &self,
+        provider_tx_id: &str,
+        outcome: &str,
+    ) -> Result<String, Error> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT crypto_deposit_settle($1, $2, $3)",
+                &[&provider_tx_id, &outcome, &Uuid::now_v7()],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Ties an inabit withdrawal to a payout in flight, atomically: true if the payout is
+    /// held or submitted and tied to no other withdrawal. The Remote Approver's answer.
+    pub async fn payout_bind(&self, id: Uuid, provider_ref: &str) -> Result<bool, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .execute(
+                "UPDATE crypto_payouts SET provider_ref = $2, state = 'submitted',
+                        updated_at = now()
+                  WHERE id = $1 AND rail = 'inabit' AND state IN ('held', 'submitted')
+                    AND (provider_ref IS NULL OR provider_ref = $2)",
+                &[&id, &provider_ref],
+            )
+            .await?;
+        Ok(rows == 1)
     }
 
     pub async fn payout_by_id(&self, id: Uuid) -> Result<Option<Payout>, Error> {
@@ -302,41 +344,48 @@ impl CryptoLedger {
             .transpose()
     }
 
-    /// Claims up to `limit` payouts still in flight (held or submitted) that nothing has
-    /// touched for `idle_ms`: touching them claims them for the next `idle_ms`, so two
-    /// servers' jobs never work on the same payout at once.
-    pub async fn claim_open_payouts(&self, idle_ms: i64, limit: i64) -> Result<Vec<Payout>, Error> {
+    /// Claims the next payout still in flight (held or submitted) that nothing has touched
+    /// for `idle_ms`, leaving out `done`: touching it claims it for the next `idle_ms`, so
+    /// two servers' jobs never work on the same payout at once.
+    pub async fn claim_next_payout(
+        &self,
+        idle_ms: i64,
+        done: &[Uuid],
+    ) -> Result<Option<Payout>, Error> {
         let client = self.pool.get().await?;
         let sql = format!(
             "WITH claimed AS (
                  UPDATE crypto_payouts SET updated_at = now()
-                  WHERE id IN (SELECT id FROM crypto_payouts
-                                WHERE state IN ('held', 'submitted')
-                                  AND updated_at <= now() - $1 * interval '1 millisecond'
-                                ORDER BY updated_at LIMIT $2
-                                  FOR UPDATE SKIP LOCKED)
+                  WHERE id = (SELECT id FROM crypto_payouts
+                               WHERE state IN ('held', 'submitted')
+                                 AND updated_at <= now() - $1 * interval '1 millisecond'
+                                 AND id <> ALL ($2)
+                               ORDER BY updated_at LIMIT 1
+                                 FOR UPDATE SKIP LOCKED)
                  RETURNING *)
              SELECT {PAYOUT_COLUMNS} FROM claimed p JOIN players pl ON pl.id = p.player_id"
         );
         client
-            .query(&sql, &[&(idle_ms as f64), &limit])
+            .query_opt(&sql, &[&(idle_ms as f64), &done])
             .await?
-            .iter()
-            .map(payout_from)
-            .collect()
+            .map(|r| payout_from(&r))
+            .transpose()
     }
 
     /// Counts a provider call about to be made, so that a restart knows one may have been.
-    pub async fn payout_attempt(&self, id: Uuid) -> Result<(), Error> {
+    /// Returns the attempt number, or None when the payout is no longer held with no
+    /// withdrawal tied to it (nothing must be sent then).
+    pub async fn payout_attempt(&self, id: Uuid) -> Result<Option<i32>, Error> {
         let client = self.pool.get().await?;
-        client
-            .execute(
+        let row = client
+            .query_opt(
                 "UPDATE crypto_payouts SET attempts = attempts + 1, updated_at = now()
-                  WHERE id = $1 AND state = 'held'",
+                  WHERE id = $1 AND state = 'held' AND provider_ref IS NULL
+              RETURNING attempts",
                 &[&id],
             )
             .await?;
-        Ok(())
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Records that the provider accepted the payout under `provider_ref`.

@@ -147,6 +147,14 @@ impl TestApp {
         .await
     }
 
+    async fn withdrawal_status(&self, tx: &str) -> String {
+        let r = self
+            .op_get(&format!("/v1/player/crypto/withdrawals/{tx}"))
+            .await;
+        r.expect(0);
+        r.data()["status"].as_str().unwrap().to_string()
+    }
+
     async fn approver(&self, body: Value) -> bool {
         let r: Value = self
             .http
@@ -436,6 +444,59 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
         ("review".to_string(), Some("reversal_spent".to_string()))
     );
     assert_eq!(app.open_reviews().await, vec!["reversal_spent"]);
+    app.assert_books_balance().await;
+
+    // A person decides, once the casino has topped ann up: the credit is taken back and
+    // the lock lifted.
+    let ledger = app.crypto.ledger();
+    assert_eq!(
+        ledger.deposit_settle("tx-s", "reversed").await.unwrap(),
+        "insufficient_funds"
+    );
+    app.deposit("ann", "USD", "100", "top-up").await.expect(0);
+    assert_eq!(
+        ledger.deposit_settle("tx-s", "reversed").await.unwrap(),
+        "applied"
+    );
+    assert_eq!(app.ann().await, (dec("40"), dec("40")));
+    assert_eq!(
+        ledger.deposit_settle("tx-s", "completed").await.unwrap(),
+        "not_settleable"
+    );
+    assert!(app.open_reviews().await.is_empty());
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_credited_deposit_reported_elsewhere_goes_to_review_and_is_settled_by_hand() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    app.create_player("bo", "USD").await.expect(0);
+    let bo = app.address_of("bo").await;
+    inabit.set_deposit("tx-m", "Pending", "10", &to);
+    app.crypto.poll_deposits().await.unwrap();
+    assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
+    // inabit now says the same transaction went to bo's address: no money moves.
+    inabit.set_deposit("tx-m", "Completed", "10", &bo);
+    app.crypto.poll_deposits().await.unwrap();
+    assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
+    assert_eq!(app.wallet_of("bo", "USD").await, (dec("0"), 0));
+    assert_eq!(
+        app.deposit_state("tx-m").await.unwrap(),
+        ("review".to_string(), Some("report_changed".to_string()))
+    );
+    app.assert_books_balance().await;
+    let ledger = app.crypto.ledger();
+    assert_eq!(
+        ledger.deposit_settle("tx-m", "completed").await.unwrap(),
+        "applied"
+    );
+    assert_eq!(app.ann().await, (dec("9.90"), dec("9.90")));
+    assert_eq!(
+        ledger.deposit_settle("tx-nope", "completed").await.unwrap(),
+        "not_found"
+    );
     app.assert_books_balance().await;
 }
 
@@ -1033,5 +1094,102 @@ async fn crypto_requests_with_bad_input_change_nothing() {
     .expect(2);
     assert_eq!(app.wallet_of("ann", "USD").await, before);
     assert_eq!(inabit.state().create_calls, 0);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn two_withdrawals_of_one_payout_asked_at_once_get_one_approval() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    fund(&app, &inabit, "100").await;
+    // The creation answer is lost, so the payout is tied to no withdrawal yet; a second
+    // withdrawal carrying the same payout id exists at inabit too.
+    inabit.state().create_delay = Some(Duration::from_millis(1500));
+    let r = app.crypto_withdraw("9.9", "TDest", "cw-race").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    inabit.state().create_delay = None;
+    inabit.state().withdrawals.push(crate::fakes::Withdrawal {
+        id: "wd-twin".into(),
+        note: payout_id.clone(),
+        address: "TDest".into(),
+        amount: "10".into(),
+        status: "PendingApproval".into(),
+    });
+    let ask = |id: &str| {
+        json!({"transactionId": id, "transactionType": "Withdrawal", "network": "TRON",
+               "coin": "USDT", "to": "TDest", "amount": "10"})
+    };
+    let (a, b) = tokio::join!(app.approver(ask("wd-1")), app.approver(ask("wd-twin")));
+    assert!(a ^ b, "exactly one approved: {a} {b}");
+    // Asked again, each gets the same answer.
+    assert_eq!(app.approver(ask("wd-1")).await, a);
+    assert_eq!(app.approver(ask("wd-twin")).await, b);
+    // The recovery job finds the payout tied and sends nothing.
+    app.crypto.run_payouts().await.unwrap();
+    assert_eq!(inabit.state().create_calls, 1);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn an_unclear_provider_answer_never_releases_a_hold() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    fund(&app, &inabit, "100").await;
+
+    // A 503 with a GraphQL error body: unknown outcome, the hold stays.
+    inabit.state().unavailable_create = true;
+    let r = app.crypto_withdraw("9.9", "TDest", "cw-503").await;
+    r.expect(0);
+    assert_eq!(r.data()["status"], "pending");
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+    inabit.state().unavailable_create = false;
+
+    // The next try (nothing found at inabit under our id) is refused: an earlier call might
+    // have gone through after all, so the payout goes to review with its hold.
+    inabit.state().refuse_create = true;
+    app.crypto.run_payouts().await.unwrap();
+    let shown = app.op_get("/v1/player/crypto/withdrawals/cw-503").await;
+    assert_eq!(shown.data()["status"], "review");
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+    assert_eq!(app.open_reviews().await, vec!["provider_status"]);
+    assert_eq!(inabit.state().create_calls, 2);
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_lost_b2binpay_callback_is_made_up_for_by_reading_the_payout() {
+    let inabit = FakeInabit::start().await;
+    let b2b = FakeB2binpay::start().await;
+    let app = app_with(config(&inabit, Some(&b2b))).await;
+    app.admin
+        .operator_set_payout_rail(&app.operator.id, "b2binpay")
+        .await
+        .unwrap();
+    fund(&app, &inabit, "100").await;
+    for (tx, status) in [("b-ok", 2), ("b-fail", -1), ("b-aml", -2)] {
+        let r = app.crypto_withdraw("9.9", "TDest", tx).await;
+        r.expect(0);
+        let reference = b2b
+            .state()
+            .payouts
+            .values()
+            .max_by_key(|id| id.parse::<u32>().unwrap())
+            .unwrap()
+            .clone();
+        b2b.state()
+            .transfers
+            .insert(reference, (status, "10.000000".into()));
+    }
+    assert_eq!(app.ann().await, (dec("69.3"), dec("69.3")));
+    app.crypto.run_payouts().await.unwrap();
+    assert_eq!(app.withdrawal_status("b-ok").await, "paid");
+    assert_eq!(app.withdrawal_status("b-fail").await, "failed");
+    assert_eq!(app.withdrawal_status("b-aml").await, "review");
+    assert_eq!(app.ann().await, (dec("79.2"), dec("79.2")));
     app.assert_books_balance().await;
 }

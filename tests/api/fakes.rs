@@ -39,6 +39,8 @@ pub struct InabitState {
     pub create_delay: Option<Duration>,
     /// Refuse createWithdrawal with a GraphQL error.
     pub refuse_create: bool,
+    /// Answer createWithdrawal 503 with a GraphQL error body (nothing created).
+    pub unavailable_create: bool,
     pub address_calls: u32,
 }
 
@@ -236,6 +238,9 @@ fn graphql(st: &mut InabitState, req: &Request) -> ResponseTemplate {
     let vars = &body["variables"];
     if query.contains("createWithdrawal") {
         st.create_calls += 1;
+        if st.unavailable_create {
+            return ResponseTemplate::new(503).set_body_json(json!({"errors": [{"code": "OPERATION_FAILED", "message": "upstream unavailable"}], "data": null}));
+        }
         if st.refuse_create {
             return ok(
                 json!({"errors": [{"code": "OPERATION_FAILED", "message": "Insufficient wallet balance", "path": ["createWithdrawal"], "extensions": {"code": "OPERATION_FAILED"}}], "data": null}),
@@ -294,6 +299,8 @@ pub struct B2binpayState {
     pub tokens_issued: u32,
     /// Answer the next payout creation this late.
     pub delay_next: Option<Duration>,
+    /// payout id → (transfer status, transfer amount) shown by `GET /payout/{id}/`.
+    pub transfers: BTreeMap<String, (i64, String)>,
 }
 
 pub struct FakeB2binpay {
@@ -348,6 +355,26 @@ impl FakeB2binpay {
                     Some(delay) => reply.set_delay(delay),
                     None => reply,
                 }
+            })
+            .mount(&server)
+            .await;
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex("^/payout/[0-9]+/$"))
+            .respond_with(move |req: &Request| {
+                if bearer(req) != "b2b-access" {
+                    return ResponseTemplate::new(401);
+                }
+                let id = req.url.path().trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
+                let st = s.lock().unwrap();
+                let included: Vec<Value> = st
+                    .transfers
+                    .get(&id)
+                    .map(|(status, amount)| {
+                        vec![json!({"type": "transfer", "id": "900", "attributes": {"status": status, "amount": amount}})]
+                    })
+                    .unwrap_or_default();
+                ok(json!({"data": {"type": "payout", "id": id, "attributes": {"status": 2}}, "included": included}))
             })
             .mount(&server)
             .await;
