@@ -7,7 +7,7 @@
 //! SHA-256(login + password) as raw bytes for the older API; for API v3 a separate callback
 //! secret is configured and used as the key instead.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::http::{excerpt, text_field, ProviderError};
+use super::http::{excerpt, exchange, failure, text_field, ProviderError, TokenCache};
 
 const JSON_API: &str = "application/vnd.api+json";
 
@@ -57,7 +57,7 @@ impl std::fmt::Debug for B2binpayConfig {
 pub struct B2binpay {
     config: B2binpayConfig,
     http: reqwest::Client,
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    token: TokenCache,
 }
 
 /// A verified callback: what it says of our payout.
@@ -89,7 +89,7 @@ impl B2binpay {
         Self {
             config,
             http,
-            token: tokio::sync::Mutex::new(None),
+            token: TokenCache::default(),
         }
     }
 
@@ -100,38 +100,26 @@ impl B2binpay {
     /// The access token (v3 client credentials), renewed a minute before it expires; one
     /// renewal at a time.
     async fn access_token(&self, stale: Option<&str>) -> Result<String, ProviderError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, renew_at)) = cached.as_ref() {
-            if Instant::now() < *renew_at && stale != Some(token.as_str()) {
-                return Ok(token.clone());
-            }
-        }
+        self.token.get(stale, || self.fetch_token()).await
+    }
+
+    async fn fetch_token(&self) -> Result<(String, Duration), ProviderError> {
         let (Some(id), Some(secret)) = (&self.config.client_id, &self.config.client_secret) else {
             return Err(ProviderError::NotConfigured("B2BINPAY client credentials"));
         };
         let body = serde_json::json!({
             "data": {"type": "auth-token", "attributes": {"client_id": id, "client_secret": secret}}
         });
-        let response = self
-            .http
-            .post(self.url("/token/"))
-            .header(reqwest::header::CONTENT_TYPE, JSON_API)
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(ProviderError::from_reqwest)?;
+        let (status, text) = exchange(
+            self.http
+                .post(self.url("/token/"))
+                .header(reqwest::header::CONTENT_TYPE, JSON_API)
+                .body(body.to_string()),
+        )
+        .await?;
         if !(200..300).contains(&status) {
             // The answer to a credentials request is not quoted: it may echo them.
-            return Err(if status == 401 || status == 403 {
-                ProviderError::Unauthenticated
-            } else {
-                ProviderError::Http {
-                    status,
-                    body: String::new(),
-                }
-            });
+            return Err(failure(status, None));
         }
         let value: Value = serde_json::from_str(&text)
             .map_err(|_| ProviderError::Decode("token answer is not JSON".into()))?;
@@ -139,9 +127,10 @@ impl B2binpay {
         let token = text_field(attributes, &["access"])
             .ok_or_else(|| ProviderError::Decode("token answer without access".into()))?;
         let expires_s = attributes["expires_in"].as_u64().unwrap_or(3599);
-        let renew_at = Instant::now() + Duration::from_secs(expires_s.saturating_sub(60).max(1));
-        *cached = Some((token.clone(), renew_at));
-        Ok(token)
+        Ok((
+            token,
+            Duration::from_secs(expires_s.saturating_sub(60).max(1)),
+        ))
     }
 
     /// Creates (or, with the same idempotency key, finds again) a payout. `tracking_id` is our
@@ -178,18 +167,15 @@ impl B2binpay {
         .to_string();
         let mut token = self.access_token(None).await?;
         for attempt in 0..2 {
-            let response = self
-                .http
-                .post(self.url("/payout/"))
-                .header(reqwest::header::CONTENT_TYPE, JSON_API)
-                .header("idempotency-key", idempotency_key.hyphenated().to_string())
-                .bearer_auth(&token)
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(ProviderError::from_reqwest)?;
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(ProviderError::from_reqwest)?;
+            let (status, text) = exchange(
+                self.http
+                    .post(self.url("/payout/"))
+                    .header(reqwest::header::CONTENT_TYPE, JSON_API)
+                    .header("idempotency-key", idempotency_key.hyphenated().to_string())
+                    .bearer_auth(&token)
+                    .body(body.clone()),
+            )
+            .await?;
             match status {
                 200..=299 => {
                     let value: Value = serde_json::from_str(&text)
@@ -198,13 +184,7 @@ impl B2binpay {
                         .ok_or_else(|| ProviderError::Decode("payout answer without id".into()));
                 }
                 401 if attempt == 0 => token = self.access_token(Some(&token)).await?,
-                401 | 403 => return Err(ProviderError::Unauthenticated),
-                _ => {
-                    return Err(ProviderError::Http {
-                        status,
-                        body: excerpt(&text),
-                    })
-                }
+                _ => return Err(failure(status, Some(&text))),
             }
         }
         Err(ProviderError::Unauthenticated)
@@ -217,26 +197,16 @@ impl B2binpay {
         payout_ref: &str,
     ) -> Result<Option<(i64, Decimal)>, ProviderError> {
         let token = self.access_token(None).await?;
-        let response = self
-            .http
-            .get(self.url(&format!("/payout/{payout_ref}/")))
-            .query(&[("include", "transfer")])
-            .header(reqwest::header::CONTENT_TYPE, JSON_API)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(ProviderError::from_reqwest)?;
+        let (status, text) = exchange(
+            self.http
+                .get(self.url(&format!("/payout/{payout_ref}/")))
+                .query(&[("include", "transfer")])
+                .header(reqwest::header::CONTENT_TYPE, JSON_API)
+                .bearer_auth(&token),
+        )
+        .await?;
         if !(200..300).contains(&status) {
-            return Err(if status == 401 || status == 403 {
-                ProviderError::Unauthenticated
-            } else {
-                ProviderError::Http {
-                    status,
-                    body: excerpt(&text),
-                }
-            });
+            return Err(failure(status, Some(&text)));
         }
         #[derive(Deserialize)]
         struct Answer<'a> {

@@ -96,3 +96,49 @@ pub fn decimal(raw: &serde_json::value::RawValue) -> Option<Decimal> {
         .or_else(|_| Decimal::from_scientific(text))
         .ok()
 }
+
+/// Sends a request and reads the whole answer: (HTTP status, body).
+pub async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, String), ProviderError> {
+    let response = request.send().await.map_err(ProviderError::from_reqwest)?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(ProviderError::from_reqwest)?;
+    Ok((status, body))
+}
+
+/// The error of a non-2xx answer; `body` is quoted (shortened) unless it may hold a secret.
+pub fn failure(status: u16, body: Option<&str>) -> ProviderError {
+    match status {
+        401 | 403 => ProviderError::Unauthenticated,
+        _ => ProviderError::Http {
+            status,
+            body: body.map(excerpt).unwrap_or_default(),
+        },
+    }
+}
+
+/// A bearer token kept in memory: renewed when due, one renewal in flight at a time (the
+/// others wait for it and use its result), and replaced when the provider has just refused
+/// it (`stale`) unless another caller replaced it already.
+#[derive(Default)]
+pub struct TokenCache {
+    slot: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    /// The token; `fetch` gets a new one and says how long to use it.
+    pub async fn get<F, Fut>(&self, stale: Option<&str>, fetch: F) -> Result<String, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, std::time::Duration), ProviderError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((token, renew_at)) = slot.as_ref() {
+            if std::time::Instant::now() < *renew_at && stale != Some(token.as_str()) {
+                return Ok(token.clone());
+            }
+        }
+        let (token, use_for) = fetch().await?;
+        *slot = Some((token.clone(), std::time::Instant::now() + use_for));
+        Ok(token)
+    }
+}

@@ -6,7 +6,7 @@
 //! token (minutes) lives in memory; one renewal runs at a time (the others wait for it), it is
 //! renewed after two thirds of its lifetime, and fetched again once when inabit refuses it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use rust_decimal::Decimal;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::http::{excerpt, text_field, ProviderError};
+use super::http::{excerpt, exchange, failure, text_field, ProviderError, TokenCache};
 use crate::ledger::crypto::DepositReport;
 
 /// What is escaped in an id put in a URL path: everything but the unreserved characters.
@@ -69,12 +69,7 @@ pub struct Inabit {
     config: InabitConfig,
     http: reqwest::Client,
     pool: Pool,
-    access: tokio::sync::Mutex<Option<AccessToken>>,
-}
-
-struct AccessToken {
-    token: String,
-    renew_at: Instant,
+    access: TokenCache,
 }
 
 /// A withdrawal or deposit as `transaction(where: {id})` reports it.
@@ -158,7 +153,7 @@ impl Inabit {
             config,
             http,
             pool,
-            access: tokio::sync::Mutex::new(None),
+            access: TokenCache::default(),
         }
     }
 
@@ -206,23 +201,17 @@ impl Inabit {
     /// The access token; `stale` is one inabit just refused, to be replaced unless another
     /// caller already did.
     async fn access_token(&self, stale: Option<&str>) -> Result<String, ProviderError> {
-        let mut cached = self.access.lock().await;
-        if let Some(t) = cached.as_ref() {
-            if Instant::now() < t.renew_at && stale != Some(t.token.as_str()) {
-                return Ok(t.token.clone());
-            }
-        }
-        let login = self.login_token().await?;
-        let data = self
-            .post_graphql(&login, "query { getApiUserAccessToken }", Value::Null)
+        self.access
+            .get(stale, || async {
+                let login = self.login_token().await?;
+                let data = self
+                    .post_graphql(&login, "query { getApiUserAccessToken }", Value::Null)
+                    .await
+                    .map_err(unquoted)?;
+                let token = token_text(&data, "getApiUserAccessToken")?;
+                Ok((token, self.config.access_token_ttl * 2 / 3))
+            })
             .await
-            .map_err(unquoted)?;
-        let token = token_text(&data, "getApiUserAccessToken")?;
-        *cached = Some(AccessToken {
-            token: token.clone(),
-            renew_at: Instant::now() + self.config.access_token_ttl * 2 / 3,
-        });
-        Ok(token)
     }
 
     /// Runs a GraphQL operation as the API Admin user. On an authentication refusal the access
@@ -248,16 +237,13 @@ impl Inabit {
         query: &str,
         variables: V,
     ) -> Result<Value, ProviderError> {
-        let response = self
-            .http
-            .post(&self.config.graphql_url)
-            .bearer_auth(bearer)
-            .json(&GraphQlRequest { query, variables })
-            .send()
-            .await
-            .map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(ProviderError::from_reqwest)?;
+        let (status, body) = exchange(
+            self.http
+                .post(&self.config.graphql_url)
+                .bearer_auth(bearer)
+                .json(&GraphQlRequest { query, variables }),
+        )
+        .await?;
         graphql_answer(status, &body)
     }
 
@@ -417,25 +403,11 @@ impl Inabit {
         body: Option<Value>,
         query: &[(&str, String)],
     ) -> Result<Option<Value>, ProviderError> {
-        let key = self.terminal_key()?;
-        let url = format!("{}{}", self.config.terminal_url.trim_end_matches('/'), path);
-        let mut request = self.http.request(method, url).bearer_auth(key).query(query);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(ProviderError::from_reqwest)?;
-        match status {
-            200..=299 => serde_json::from_str(&text)
+        match self.terminal_raw(method, path, body, query).await? {
+            Some(text) => serde_json::from_str(&text)
                 .map(Some)
                 .map_err(|_| ProviderError::Decode(excerpt(&text))),
-            404 => Ok(None),
-            401 | 403 => Err(ProviderError::Unauthenticated),
-            _ => Err(ProviderError::Http {
-                status,
-                body: excerpt(&text),
-            }),
+            None => Ok(None),
         }
     }
 
@@ -502,7 +474,10 @@ impl Inabit {
             self.config.deposits_path,
             percent_encoding::utf8_percent_encode(id, PATH_SEGMENT)
         );
-        let Some(body) = self.terminal_raw(&path, &[]).await? else {
+        let Some(body) = self
+            .terminal_raw(reqwest::Method::GET, &path, None, &[])
+            .await?
+        else {
             return Ok(None);
         };
         let deposit: TerminalDeposit = unwrap_data(&body)?;
@@ -518,7 +493,9 @@ impl Inabit {
     ) -> Result<Vec<(DepositReport, Option<String>)>, ProviderError> {
         let body = self
             .terminal_raw(
+                reqwest::Method::GET,
                 &self.config.deposits_path,
+                None,
                 &[
                     ("updatedAfter", since.to_string()),
                     ("limit", limit.to_string()),
@@ -540,33 +517,26 @@ impl Inabit {
             .collect())
     }
 
-    /// A Terminal GET whose body is parsed by the caller (amounts are read from its text);
+    /// A Terminal call whose body is parsed by the caller (amounts are read from its text);
     /// None for 404.
     async fn terminal_raw(
         &self,
+        method: reqwest::Method,
         path: &str,
+        body: Option<Value>,
         query: &[(&str, String)],
     ) -> Result<Option<String>, ProviderError> {
         let key = self.terminal_key()?;
         let url = format!("{}{}", self.config.terminal_url.trim_end_matches('/'), path);
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(key)
-            .query(query)
-            .send()
-            .await
-            .map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(ProviderError::from_reqwest)?;
+        let mut request = self.http.request(method, url).bearer_auth(key).query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let (status, text) = exchange(request).await?;
         match status {
             200..=299 => Ok(Some(text)),
             404 => Ok(None),
-            401 | 403 => Err(ProviderError::Unauthenticated),
-            _ => Err(ProviderError::Http {
-                status,
-                body: excerpt(&text),
-            }),
+            _ => Err(failure(status, Some(&text))),
         }
     }
 }

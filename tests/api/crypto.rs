@@ -147,6 +147,28 @@ impl TestApp {
         .await
     }
 
+    /// A game session on ann's USD wallet.
+    async fn ann_session(&self) -> crate::helpers::Player {
+        let usd = Currency::parse("USD").unwrap();
+        let session = self
+            .admin
+            .session_open(
+                &self.provider.id,
+                &self.operator.id,
+                "ann",
+                usd,
+                "slots",
+                60,
+            )
+            .await
+            .unwrap();
+        crate::helpers::Player {
+            external_id: "ann".into(),
+            currency: usd,
+            session: session.0,
+        }
+    }
+
     async fn withdrawal_status(&self, tx: &str) -> String {
         let r = self
             .op_get(&format!("/v1/player/crypto/withdrawals/{tx}"))
@@ -403,23 +425,7 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
     assert_eq!(app.ann().await, (dec("99"), dec("0")));
 
     // Locked funds are playable: ann bets 60 of them and loses.
-    let session = app
-        .admin
-        .session_open(
-            &app.provider.id,
-            &app.operator.id,
-            "ann",
-            Currency::parse("USD").unwrap(),
-            "slots",
-            60,
-        )
-        .await
-        .unwrap();
-    let player = crate::helpers::Player {
-        external_id: "ann".into(),
-        currency: Currency::parse("USD").unwrap(),
-        session: session.0,
-    };
+    let player = app.ann_session().await;
     app.pay_in_out(&player, "bet-1", "60", "0")
         .await
         .expect(1, 200);
@@ -515,23 +521,7 @@ async fn an_operator_can_keep_locked_deposits_out_of_play() {
         .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("109"), dec("10")));
-    let session = app
-        .admin
-        .session_open(
-            &app.provider.id,
-            &app.operator.id,
-            "ann",
-            Currency::parse("USD").unwrap(),
-            "slots",
-            60,
-        )
-        .await
-        .unwrap();
-    let player = crate::helpers::Player {
-        external_id: "ann".into(),
-        currency: Currency::parse("USD").unwrap(),
-        session: session.0,
-    };
+    let player = app.ann_session().await;
     // Only the 10 unlocked may be staked.
     app.pay_in(&player, "b-big", "10.01").await.expect(2, 402);
     app.pay_in(&player, "b-ok", "10").await.expect(1, 200);
