@@ -704,6 +704,26 @@ async fn the_scheduled_poll_finds_a_deposit_nobody_announced() {
     app.assert_books_balance().await;
 }
 
+/// An app whose provider calls give up after 400 ms, with ann funded with 100 USDT.
+async fn impatient_funded_app(inabit: &FakeInabit) -> TestApp {
+    let mut c = config(inabit, None);
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    fund(&app, inabit, "100").await;
+    app
+}
+
+/// A payout of `amount` USD whose withdrawal inabit creates but whose answer comes too late:
+/// held, pending, tied to no withdrawal. Returns the payout id.
+async fn lost_answer_payout(app: &TestApp, inabit: &FakeInabit, amount: &str, tx: &str) -> String {
+    inabit.state().create_delay = Some(Duration::from_millis(1500));
+    let r = app.crypto_withdraw(amount, "TDest", tx).await;
+    inabit.state().create_delay = None;
+    r.expect(0);
+    assert_eq!(r.data()["status"], "pending");
+    r.data()["payoutId"].as_str().unwrap().to_string()
+}
+
 /// Funds ann with a completed deposit of `usdt`.
 async fn fund(app: &TestApp, inabit: &FakeInabit, usdt: &str) {
     let to = app.address_of("ann").await;
@@ -807,18 +827,10 @@ async fn a_failed_or_refused_payout_releases_the_hold() {
 #[tokio::test]
 async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
     let inabit = FakeInabit::start().await;
-    let mut c = config(&inabit, None);
-    c.http_timeout = Duration::from_millis(400);
-    let app = app_with(c).await;
-    fund(&app, &inabit, "100").await;
+    let app = impatient_funded_app(&inabit).await;
 
     // inabit creates the withdrawal but its answer comes too late.
-    inabit.state().create_delay = Some(Duration::from_millis(1500));
-    let r = app.crypto_withdraw("20", "TDest", "cw-t").await;
-    r.expect(0);
-    assert_eq!(r.data()["status"], "pending");
-    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
-    inabit.state().create_delay = None;
+    let payout_id = lost_answer_payout(&app, &inabit, "20", "cw-t").await;
     assert_eq!(app.ann().await, (dec("79"), dec("79")));
 
     // The recovery job finds it at inabit by our payout id and does not send it again.
@@ -1090,17 +1102,10 @@ async fn crypto_requests_with_bad_input_change_nothing() {
 #[tokio::test]
 async fn two_withdrawals_of_one_payout_asked_at_once_get_one_approval() {
     let inabit = FakeInabit::start().await;
-    let mut c = config(&inabit, None);
-    c.http_timeout = Duration::from_millis(400);
-    let app = app_with(c).await;
-    fund(&app, &inabit, "100").await;
+    let app = impatient_funded_app(&inabit).await;
     // The creation answer is lost, so the payout is tied to no withdrawal yet; a second
     // withdrawal carrying the same payout id exists at inabit too.
-    inabit.state().create_delay = Some(Duration::from_millis(1500));
-    let r = app.crypto_withdraw("9.9", "TDest", "cw-race").await;
-    r.expect(0);
-    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
-    inabit.state().create_delay = None;
+    let payout_id = lost_answer_payout(&app, &inabit, "9.9", "cw-race").await;
     inabit.state().withdrawals.push(crate::fakes::Withdrawal {
         id: "wd-twin".into(),
         note: payout_id.clone(),
@@ -1126,10 +1131,7 @@ async fn two_withdrawals_of_one_payout_asked_at_once_get_one_approval() {
 #[tokio::test]
 async fn an_unclear_provider_answer_never_releases_a_hold() {
     let inabit = FakeInabit::start().await;
-    let mut c = config(&inabit, None);
-    c.http_timeout = Duration::from_millis(400);
-    let app = app_with(c).await;
-    fund(&app, &inabit, "100").await;
+    let app = impatient_funded_app(&inabit).await;
 
     // A 503 with a GraphQL error body: unknown outcome, the hold stays.
     inabit.state().unavailable_create = true;
