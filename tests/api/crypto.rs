@@ -83,6 +83,20 @@ impl TestApp {
             .as_u16()
     }
 
+    /// inabit's API reports the deposit, and a webhook says the same.
+    async fn announce(
+        &self,
+        inabit: &FakeInabit,
+        event: &str,
+        tx: &str,
+        status: &str,
+        amount: &str,
+        to: &str,
+    ) {
+        inabit.set_deposit(tx, status, amount, to);
+        self.deposit_event(event, tx, status, amount, to).await;
+    }
+
     async fn deposit_event(&self, event: &str, tx: &str, status: &str, amount: &str, to: &str) {
         let status_code = self
             .webhook(json!({
@@ -201,8 +215,8 @@ async fn a_deposit_is_locked_on_detection_and_unlocked_on_completion() {
     assert_eq!(inabit.state().address_calls, 1, "created at inabit once");
 
     // 100.5 USDT at 0.99 = 99.495 USD, credited rounded down to the cent.
-    inabit.set_deposit("tx-1", "Pending", "100.5", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionReceived",
         "tx-1",
         "Pending",
@@ -214,8 +228,8 @@ async fn a_deposit_is_locked_on_detection_and_unlocked_on_completion() {
     assert_eq!(app.ann().await, (dec("99.49"), dec("0")));
 
     // Confirming is the same stage: nothing more. The withdrawal of locked money is refused.
-    inabit.set_deposit("tx-1", "Confirming", "100.5", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-1",
         "Confirming",
@@ -232,8 +246,8 @@ async fn a_deposit_is_locked_on_detection_and_unlocked_on_completion() {
         .await
         .expect(102);
 
-    inabit.set_deposit("tx-1", "Completed", "100.5", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-1",
         "Completed",
@@ -352,11 +366,17 @@ async fn duplicate_and_out_of_order_events_apply_once_and_only_forward() {
     assert_eq!(reads, 1, "three webhooks, one confirmation read");
 
     // A stale read (an older status served late) moves nothing back.
-    inabit.set_deposit("tx-3", "Pending", "20", &to);
-    app.deposit_event("IncomingTransactionReceived", "tx-3", "Pending", "20", &to)
-        .await;
-    inabit.set_deposit("tx-3", "Failed", "20", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-3",
+        "Pending",
+        "20",
+        &to,
+    )
+    .await;
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-3",
         "Failed",
@@ -381,9 +401,15 @@ async fn failed_and_forked_deposits_are_reversed() {
     let app = app_with(config(&inabit, None)).await;
     let to = app.address_of("ann").await;
     for (tx, end) in [("tx-f", "Failed"), ("tx-k", "PendingFork")] {
-        inabit.set_deposit(tx, "Unconfirmed", "10", &to);
-        app.deposit_event("IncomingTransactionReceived", tx, "Unconfirmed", "10", &to)
-            .await;
+        app.announce(
+            &inabit,
+            "IncomingTransactionReceived",
+            tx,
+            "Unconfirmed",
+            "10",
+            &to,
+        )
+        .await;
         app.crypto.process_events().await.unwrap();
         assert_eq!(app.ann().await, (dec("9.90"), dec("0")));
         inabit.set_deposit(tx, end, "10", &to);
@@ -394,8 +420,8 @@ async fn failed_and_forked_deposits_are_reversed() {
         assert_eq!(app.deposit_state(tx).await.unwrap().0, "reversed");
     }
     // A deposit that fails before it was ever seen credits nothing.
-    inabit.set_deposit("tx-never", "Failed", "10", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-never",
         "Failed",
@@ -418,9 +444,15 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;
     let to = app.address_of("ann").await;
-    inabit.set_deposit("tx-s", "Pending", "100", &to);
-    app.deposit_event("IncomingTransactionReceived", "tx-s", "Pending", "100", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-s",
+        "Pending",
+        "100",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("99"), dec("0")));
 
@@ -430,8 +462,8 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
         .await
         .expect(1, 200);
 
-    inabit.set_deposit("tx-s", "Failed", "100", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-s",
         "Failed",
@@ -516,9 +548,15 @@ async fn an_operator_can_keep_locked_deposits_out_of_play() {
         .unwrap();
     let to = app.address_of("ann").await;
     app.deposit("ann", "USD", "10", "cash").await.expect(0);
-    inabit.set_deposit("tx-l", "Pending", "100", &to);
-    app.deposit_event("IncomingTransactionReceived", "tx-l", "Pending", "100", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-l",
+        "Pending",
+        "100",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("109"), dec("10")));
     let player = app.ann_session().await;
@@ -528,8 +566,8 @@ async fn an_operator_can_keep_locked_deposits_out_of_play() {
     // Wins still land.
     app.pay_out(&player, "b-ok", "5").await.expect(1, 200);
     app.pay_in(&player, "b-5", "5.01").await.expect(2, 402);
-    inabit.set_deposit("tx-l", "Completed", "100", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-l",
         "Completed",
@@ -557,8 +595,8 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
         app.deposit_event("IncomingTransactionStatusUpdated", tx, status, "10", &to)
             .await;
     }
-    inabit.set_deposit("tx-nobody", "Completed", "10", "addr-of-nobody");
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-nobody",
         "Completed",
@@ -567,8 +605,8 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
     )
     .await;
     // Statuses that say nothing yet, or that we do not know, are recorded only.
-    inabit.set_deposit("tx-i", "Allocated", "0", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-i",
         "Allocated",
@@ -576,8 +614,8 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
         &to,
     )
     .await;
-    inabit.set_deposit("tx-x", "SomethingInabitAddsLater", "3", &to);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-x",
         "SomethingInabitAddsLater",
@@ -607,8 +645,8 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
     // No rate for the wallet currency: the deposit waits in review, uncredited.
     app.create_player("eve", "EUR").await.expect(0);
     let eve = app.address_of("eve").await;
-    inabit.set_deposit("tx-e", "Completed", "10", &eve);
-    app.deposit_event(
+    app.announce(
+        &inabit,
         "IncomingTransactionStatusUpdated",
         "tx-e",
         "Completed",
