@@ -331,7 +331,8 @@ impl Crypto {
     /// Works through the recorded inabit events: each names a transaction, which is read
     /// from inabit's API and applied (a deposit) or tracked (one of our payouts). Events naming
     /// the same transaction are confirmed with one read, so a burst of repeats costs inabit one
-    /// call. A transaction that cannot be read now is tried again later, up to 20 times; one
+    /// call. A transaction that cannot be read now is tried again later, up to 20 times over
+    /// about four hours; one
     /// inabit does not know (yet) is left to the polling job. Returns how many transactions
     /// were looked at (100 at most per call).
     pub async fn process_events(&self) -> Result<usize, Error> {
@@ -342,6 +343,9 @@ impl Crypto {
                     "SELECT reference, array_agg(id) FROM (
                          SELECT id, reference, received_at FROM crypto_events
                           WHERE source = 'inabit' AND processed_at IS NULL
+                            -- after a failure, wait longer each time (5 s, 20 s, 45 s, …;
+                            -- the 20 tries span about four hours)
+                            AND received_at + attempts * attempts * interval '5 seconds' <= now()
                           ORDER BY received_at LIMIT 1000) pending
                       GROUP BY reference ORDER BY min(received_at) LIMIT 100",
                     &[],
@@ -993,7 +997,12 @@ impl Crypto {
                 let _ = tokio::time::timeout(Duration::from_secs(5), me.wake.notified()).await;
             }
         }));
-        if let Some(every) = self.config.poll_interval {
+        // Without a Terminal key there is nothing to poll.
+        let poll = self
+            .config
+            .poll_interval
+            .filter(|_| self.config.inabit.terminal_key.is_some());
+        if let Some(every) = poll {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {
                 loop {

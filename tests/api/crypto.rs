@@ -337,6 +337,34 @@ async fn webhooks_are_hints_the_api_decides() {
 }
 
 #[tokio::test]
+async fn an_event_inabit_cannot_confirm_now_is_tried_again_later() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    inabit.state().deposits_down = true;
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-r",
+        "Completed",
+        "10",
+        &to,
+    )
+    .await;
+    app.crypto.process_events().await.unwrap();
+    assert_eq!(app.ann().await, (dec("0"), dec("0")));
+    // Kept, and not tried again at once.
+    assert_eq!(app.crypto.process_events().await.unwrap(), 0);
+    inabit.state().deposits_down = false;
+    // Five seconds later it is.
+    app.sql("UPDATE crypto_events SET received_at = received_at - interval '6 seconds'")
+        .await;
+    assert_eq!(app.crypto.process_events().await.unwrap(), 1);
+    assert_eq!(app.ann().await, (dec("9.90"), dec("9.90")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
 async fn duplicate_and_out_of_order_events_apply_once_and_only_forward() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;

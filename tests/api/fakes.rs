@@ -42,6 +42,8 @@ pub struct InabitState {
     /// Answer createWithdrawal 503 with a GraphQL error body (nothing created).
     pub unavailable_create: bool,
     pub address_calls: u32,
+    /// The Terminal deposit resource answers 500.
+    pub deposits_down: bool,
 }
 
 pub struct FakeInabit {
@@ -85,7 +87,11 @@ impl FakeInabit {
                     return ResponseTemplate::new(401);
                 }
                 let id = req.url.path().rsplit('/').next().unwrap_or("").to_string();
-                match s.lock().unwrap().deposits.get(&id) {
+                let st = s.lock().unwrap();
+                if st.deposits_down {
+                    return ResponseTemplate::new(500);
+                }
+                match st.deposits.get(&id) {
                     Some(d) => ok(json!({ "data": d })),
                     None => ResponseTemplate::new(404).set_body_json(json!({"error": "not found"})),
                 }
