@@ -80,6 +80,7 @@ CREATE TABLE crypto_events (
     received_at   timestamptz NOT NULL DEFAULT now(),
     processed_at  timestamptz,
     attempts      integer     NOT NULL DEFAULT 0,
+    last_attempt_at timestamptz,
     outcome       text,
     CONSTRAINT crypto_events_pkey PRIMARY KEY (id),
     CONSTRAINT crypto_events_source_known CHECK (source IN ('inabit', 'b2binpay')),
@@ -192,7 +193,8 @@ CREATE TABLE crypto_reviews (
     created_at  timestamptz NOT NULL DEFAULT now(),
     resolved_at timestamptz,
     CONSTRAINT crypto_reviews_pkey PRIMARY KEY (id),
-    CONSTRAINT crypto_reviews_subject_known CHECK (subject IN ('deposit', 'payout'))
+    -- subject: a deposit, a payout, or an event that could never be confirmed
+    CONSTRAINT crypto_reviews_subject_known CHECK (subject IN ('deposit', 'payout', 'event'))
 );
 -- One open entry per thing and reason.
 CREATE UNIQUE INDEX crypto_reviews_open_unique ON crypto_reviews (subject_id, reason)
@@ -482,6 +484,11 @@ BEGIN
         RETURN 'not_found';
     END IF;
     IF p.state IN ('paid', 'released', 'refused') OR p.state = p_outcome THEN
+        IF p.state = 'released' AND p_outcome = 'paid' THEN
+            -- Given back, yet the provider says it was paid: the player may have it twice.
+            PERFORM crypto_review('payout', p.id, p.player_id, 'paid_after_release',
+                                  p_provider_status);
+        END IF;
         RETURN CASE WHEN p.state = p_outcome THEN 'duplicate' ELSE 'final' END;
     END IF;
     -- A provider's refusal of a call ends only a payout that no withdrawal is tied to yet

@@ -105,6 +105,17 @@ enum CryptoVerb {
         #[arg(long = "as", value_parser = ["completed", "reversed"])]
         outcome: String,
     },
+    /// Decides a payout waiting in review, after checking with the provider: `paid` keeps
+    /// the amount out of the wallet, `released` gives it back.
+    SettlePayout {
+        #[arg(long)]
+        operator: String,
+        /// The operator's transactionId of the payout.
+        #[arg(long)]
+        transaction_id: String,
+        #[arg(long = "as", value_parser = ["paid", "released"])]
+        outcome: String,
+    },
     /// Gives a deposit in review that credited nothing (no rate, unknown address, under- or
     /// overcharge) a fresh start: reads it from inabit again and applies it (set the rate
     /// first). Needs the inabit settings of the server.
@@ -490,6 +501,33 @@ async fn run_admin(
         AdminVerb::Crypto {
             verb: CryptoVerb::Reviews,
         } => ok(json!({ "reviews": admin.crypto_reviews().await? })),
+        AdminVerb::Crypto {
+            verb:
+                CryptoVerb::SettlePayout {
+                    operator,
+                    transaction_id,
+                    outcome,
+                },
+        } => {
+            let end = if outcome == "paid" {
+                crate::ledger::crypto::PayoutEnd::Paid
+            } else {
+                crate::ledger::crypto::PayoutEnd::Released
+            };
+            let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
+                .payout_settle(&operator, &transaction_id, end)
+                .await?;
+            let code = if settled == "applied" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            Ok((
+                json!({ "transactionId": transaction_id, "as": outcome, "settle": settled })
+                    .to_string(),
+                code,
+            ))
+        }
         AdminVerb::Crypto {
             verb: CryptoVerb::SettleDeposit { tx, outcome },
         } => {

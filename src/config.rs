@@ -291,6 +291,16 @@ impl CryptoSettings {
         let assets = serde_json::from_str(&self.crypto_assets)
             .map_err(|e| anyhow::anyhow!("CROUPIER_CRYPTO_ASSETS is not a list of assets: {e}"))?;
         let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        // One provider call is at most four requests (token, call, token again, call again):
+        // the recovery job must not look at a payout while the request that holds it may still
+        // be sending it.
+        let busiest_ms = 4 * self.crypto_http_timeout_ms + 10_000;
+        if self.crypto_payout_idle_seconds * 1000 <= busiest_ms {
+            anyhow::bail!(
+                "CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS must be more than {} s (4 x CROUPIER_CRYPTO_HTTP_TIMEOUT_MS + 10 s)",
+                busiest_ms / 1000
+            );
+        }
         Ok(crate::crypto::CryptoConfig {
             inabit: InabitConfig {
                 graphql_url: self.inabit_graphql_url.clone(),

@@ -133,6 +133,15 @@ impl B2binpay {
         ))
     }
 
+    /// Checks that a payout can be sent now (wallet configured, an access token at hand), so
+    /// that a failure here is known not to have reached B2BINPAY.
+    pub async fn ready(&self) -> Result<(), ProviderError> {
+        if self.config.wallet_id.is_none() {
+            return Err(ProviderError::NotConfigured("the B2BINPAY wallet"));
+        }
+        self.access_token(None).await.map(|_| ())
+    }
+
     /// Creates (or, with the same idempotency key, finds again) a payout. `tracking_id` is our
     /// payout id. Returns B2BINPAY's payout id.
     pub async fn create_payout(

@@ -22,8 +22,8 @@ pub enum ProviderError {
     #[error("GraphQL error {code}: {message}")]
     GraphQl { code: String, message: String },
     /// `{"error":"Invalid request"}`
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    #[error("invalid request (HTTP {status}): {message}")]
+    InvalidRequest { status: u16, message: String },
     #[error("unexpected answer: {0}")]
     Decode(String),
 }
@@ -39,9 +39,8 @@ impl ProviderError {
                 code.as_str(),
                 "OPERATION_FAILED" | "BAD_USER_INPUT" | "BAD_REQUEST" | "GRAPHQL_VALIDATION_FAILED"
             ),
-            ProviderError::InvalidRequest(_) => true,
-            ProviderError::Http { status, .. } => {
-                (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
+            ProviderError::InvalidRequest { status, .. } | ProviderError::Http { status, .. } => {
+                (200..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
             }
             _ => false,
         }

@@ -109,6 +109,14 @@ struct GraphQlRequest<'a, V: Serialize> {
     variables: V,
 }
 
+/// One deposit of a Terminal list.
+#[derive(Debug)]
+pub struct Listed {
+    pub report: Result<DepositReport, ProviderError>,
+    pub transaction_id: Option<String>,
+    pub updated_at: Option<String>,
+}
+
 /// A Terminal deposit, in the webhook's field names.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -303,6 +311,15 @@ impl Inabit {
         Ok(())
     }
 
+    /// Checks that a withdrawal can be sent now (payout wallet configured, an access token at
+    /// hand), so that a failure here is known not to have reached inabit.
+    pub async fn ready_to_withdraw(&self) -> Result<(), ProviderError> {
+        if self.config.wallet_id.is_none() {
+            return Err(ProviderError::NotConfigured("the inabit payout wallet"));
+        }
+        self.access_token(None).await.map(|_| ())
+    }
+
     /// Creates a withdrawal from the payout wallet; `note` carries our payout id. Returns
     /// inabit's id of it.
     pub async fn create_withdrawal(
@@ -484,13 +501,14 @@ impl Inabit {
         deposit.report().map(|(report, _)| Some(report))
     }
 
-    /// Deposits updated at or after `since` (inabit's own timestamp text), oldest first.
-    /// Returns each report and its update time.
+    /// Deposits updated at or after `since` (inabit's own timestamp text), oldest first:
+    /// every listed item, read or not (one unreadable item must not hide the others, nor
+    /// its place in the list).
     pub async fn deposits_since(
         &self,
         since: &str,
         limit: usize,
-    ) -> Result<Vec<(DepositReport, Option<String>)>, ProviderError> {
+    ) -> Result<Vec<Listed>, ProviderError> {
         let body = self
             .terminal_raw(
                 reqwest::Method::GET,
@@ -503,15 +521,18 @@ impl Inabit {
             )
             .await?
             .unwrap_or_else(|| "[]".into());
-        let items: Vec<TerminalDeposit> = unwrap_data(&body)?;
-        // One unreadable item must not stop polling for good: it is logged and skipped.
+        let items: Vec<Box<RawValue>> = unwrap_data(&body)?;
         Ok(items
             .into_iter()
-            .filter_map(|item| match item.report() {
-                Ok(read) => Some(read),
-                Err(e) => {
-                    tracing::warn!(error = %e, "inabit listed a deposit croupier cannot read");
-                    None
+            .map(|raw| {
+                let loose: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                let report = serde_json::from_str::<TerminalDeposit>(raw.get())
+                    .map_err(|e| ProviderError::Decode(e.to_string()))
+                    .and_then(|d| d.report().map(|(report, _)| report));
+                Listed {
+                    report,
+                    transaction_id: text_field(&loose, &["transactionId"]),
+                    updated_at: text_field(&loose, &["updatedAt"]),
                 }
             })
             .collect())
@@ -646,7 +667,7 @@ pub fn graphql_answer(status: u16, body: &str) -> Result<Value, ProviderError> {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| error.to_string());
-        return Err(ProviderError::InvalidRequest(message));
+        return Err(ProviderError::InvalidRequest { status, message });
     }
     if status >= 400 {
         return Err(ProviderError::Http {
@@ -676,7 +697,7 @@ mod tests {
         }
         assert!(matches!(
             graphql_answer(400, r#"{"error":"Invalid request"}"#),
-            Err(ProviderError::InvalidRequest(m)) if m == "Invalid request"
+            Err(ProviderError::InvalidRequest { message: m, .. }) if m == "Invalid request"
         ));
         assert!(matches!(
             graphql_answer(
@@ -701,6 +722,10 @@ mod tests {
             .err()
             .unwrap_or(ProviderError::Timeout);
         assert!(matches!(e, ProviderError::GraphQl { .. }) && !e.is_refusal());
+        let e = graphql_answer(429, r#"{"error":"Too many requests"}"#)
+            .err()
+            .unwrap_or(ProviderError::Timeout);
+        assert!(!e.is_refusal(), "a 429 is no refusal: {e:?}");
         let e = graphql_answer(200, listed)
             .err()
             .unwrap_or(ProviderError::Timeout);

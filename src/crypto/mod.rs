@@ -232,18 +232,16 @@ impl Crypto {
         {
             return answer(row);
         }
-        // First request: one at a time per player, so that two concurrent first requests do
-        // not create two customers or addresses at inabit.
+        // First request: one at a time per player (a transaction-scoped advisory lock), so
+        // that two concurrent first requests do not create two customers or addresses at
+        // inabit. In two steps, each committed: the customer is kept as soon as inabit has
+        // created it, whatever happens to the address step.
+        const LOCK: &str =
+            "SELECT pg_advisory_xact_lock(hashtextextended('crypto-address:' || $1, 0))";
+        let player_key = player.to_string();
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('crypto-address:' || $1, 0))",
-            &[&player.to_string()],
-        )
-        .await?;
-        if let Some(row) = tx.query_opt(KNOWN, &[&player, &asset, &blockchain]).await? {
-            return answer(row);
-        }
-        let customer: Option<String> = tx
+        tx.execute(LOCK, &[&player_key]).await?;
+        let stored: Option<String> = tx
             .query_opt(
                 "SELECT customer_uuid FROM crypto_customers WHERE player_id = $1",
                 &[&player],
@@ -251,28 +249,29 @@ impl Crypto {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        let customer = match customer {
+        let customer = match stored {
             Some(customer) => customer,
             None => {
                 let customer = self
                     .inabit
-                    .create_customer(&player.to_string())
+                    .create_customer(&player_key)
                     .await
                     .map_err(integration)?;
-                // Kept at once (outside this transaction): inabit has the customer now,
-                // whatever happens to the address step.
-                self.pool
-                    .get()
-                    .await?
-                    .execute(
-                        "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)
-                         ON CONFLICT (player_id) DO NOTHING",
-                        &[&player, &customer],
-                    )
-                    .await?;
+                tx.execute(
+                    "INSERT INTO crypto_customers (player_id, customer_uuid) VALUES ($1, $2)",
+                    &[&player, &customer],
+                )
+                .await?;
                 customer
             }
         };
+        tx.commit().await?;
+
+        let tx = client.transaction().await?;
+        tx.execute(LOCK, &[&player_key]).await?;
+        if let Some(row) = tx.query_opt(KNOWN, &[&player, &asset, &blockchain]).await? {
+            return answer(row);
+        }
         let address = self
             .inabit
             .customer_address(&customer, asset, blockchain)
@@ -332,9 +331,9 @@ impl Crypto {
     /// from inabit's API and applied (a deposit) or tracked (one of our payouts). Events naming
     /// the same transaction are confirmed with one read, so a burst of repeats costs inabit one
     /// call. A transaction that cannot be read now is tried again later, up to 20 times over
-    /// about four hours; one
-    /// inabit does not know (yet) is left to the polling job. Returns how many transactions
-    /// were looked at (100 at most per call).
+    /// about three and a half hours, then put in the review queue; one inabit does not know
+    /// (yet) is left to the polling job. Returns how many transactions were looked at (100 at
+    /// most per call).
     pub async fn process_events(&self) -> Result<usize, Error> {
         let groups = {
             let client = self.pool.get().await?;
@@ -343,9 +342,10 @@ impl Crypto {
                     "SELECT reference, array_agg(id) FROM (
                          SELECT id, reference, received_at FROM crypto_events
                           WHERE source = 'inabit' AND processed_at IS NULL
-                            -- after a failure, wait longer each time (5 s, 20 s, 45 s, …;
-                            -- the 20 tries span about four hours)
-                            AND received_at + attempts * attempts * interval '5 seconds' <= now()
+                            -- after a failure, wait longer each time (5 s, 20 s, 45 s, …
+                            -- after the last try; the 20 tries span about 3.5 hours)
+                            AND coalesce(last_attempt_at, received_at)
+                                + attempts * attempts * interval '5 seconds' <= now()
                           ORDER BY received_at LIMIT 1000) pending
                       GROUP BY reference ORDER BY min(received_at) LIMIT 100",
                     &[],
@@ -365,7 +365,7 @@ impl Crypto {
                     client
                         .execute(
                             "UPDATE crypto_events SET processed_at = now(), outcome = $2,
-                                    attempts = attempts + 1
+                                    attempts = attempts + 1, last_attempt_at = now()
                               WHERE id = ANY($1)",
                             &[&ids, &outcome],
                         )
@@ -373,12 +373,17 @@ impl Crypto {
                 }
                 Err(e) => {
                     tracing::warn!(reference, error = %e, "inabit event not confirmed yet");
+                    // After the last try the event goes to the review queue.
                     client
                         .execute(
-                            "UPDATE crypto_events SET attempts = attempts + 1,
-                                    outcome = left($2, 300),
-                                    processed_at = CASE WHEN attempts + 1 >= 20 THEN now() END
-                              WHERE id = ANY($1)",
+                            "WITH tried AS (
+                                 UPDATE crypto_events SET attempts = attempts + 1,
+                                        last_attempt_at = now(), outcome = left($2, 300),
+                                        processed_at = CASE WHEN attempts + 1 >= 20 THEN now() END
+                                  WHERE id = ANY($1)
+                              RETURNING id, reference, processed_at)
+                             SELECT crypto_review('event', id, NULL, 'event_unconfirmed', reference)
+                               FROM tried WHERE processed_at IS NOT NULL",
                             &[&ids, &e.to_string()],
                         )
                         .await?;
@@ -462,27 +467,36 @@ impl Crypto {
                 .await
                 .map_err(integration)?;
             let mut next = since.clone();
-            for (report, updated_at) in &page {
-                match self.ledger.deposit_apply(report).await {
-                    Ok(_) => {}
-                    // The database is away: stop here, the checkpoint stays.
-                    Err(e @ Error::Unavailable(_)) => return Err(e),
-                    // This one deposit cannot be applied: it becomes an event for the worker
-                    // to retry, and polling goes on.
-                    Err(e) => {
-                        tracing::error!(tx = report.provider_tx_id, error = %e, "polled deposit not applied");
-                        self.pool
-                            .get()
-                            .await?
-                            .execute(
-                                "INSERT INTO crypto_events (id, source, event, reference, body)
-                                 VALUES ($1, 'inabit', 'PollFailed', $2, '{}')",
-                                &[&Uuid::now_v7(), &report.provider_tx_id],
-                            )
-                            .await?;
+            for listed in &page {
+                let failed = match &listed.report {
+                    Ok(report) => match self.ledger.deposit_apply(report).await {
+                        Ok(_) => None,
+                        // The database is away: stop here, the checkpoint stays.
+                        Err(e @ Error::Unavailable(_)) => return Err(e),
+                        Err(e) => Some(e.to_string()),
+                    },
+                    Err(e) => Some(e.to_string()),
+                };
+                // This one deposit cannot be read or applied: it becomes an event for the
+                // worker to retry (and, failing that, to put in review); polling goes on.
+                if let Some(error) = failed {
+                    tracing::error!(tx = ?listed.transaction_id, error, "polled deposit not applied");
+                    match &listed.transaction_id {
+                        Some(tx) => {
+                            self.pool
+                                .get()
+                                .await?
+                                .execute(
+                                    "INSERT INTO crypto_events (id, source, event, reference, body)
+                                     VALUES ($1, 'inabit', 'PollFailed', $2, '{}')",
+                                    &[&Uuid::now_v7(), tx],
+                                )
+                                .await?;
+                        }
+                        None => tracing::error!("inabit listed a deposit without transactionId"),
                     }
                 }
-                if let Some(t) = updated_at {
+                if let Some(t) = &listed.updated_at {
                     if *t > next {
                         next = t.clone();
                     }
@@ -574,6 +588,15 @@ impl Crypto {
                 // Cannot tell whether it was sent: do not send.
                 Err(e) => return self.ledger.payout_error(payout.id, &e.to_string()).await,
             }
+        }
+        // What can fail before anything reaches the provider fails here, uncounted.
+        let ready = match payout.rail {
+            Rail::Inabit => self.inabit.ready_to_withdraw().await,
+            Rail::B2binpay => self.b2binpay.ready().await,
+        };
+        if let Err(e) = ready {
+            tracing::warn!(payout = %payout.id, error = %e, "payout not sent: provider not ready");
+            return self.ledger.payout_error(payout.id, &e.to_string()).await;
         }
         // Counted before the call; None: a withdrawal was tied to it meanwhile.
         let Some(attempt) = self.ledger.payout_attempt(payout.id).await? else {
@@ -845,6 +868,30 @@ impl Crypto {
         Ok(())
     }
 
+    /// Applies B2BINPAY callbacks recorded but not applied (their first answer was 503 and
+    /// B2BINPAY may have given up resending them). Returns how many were tried.
+    pub async fn retry_callbacks(&self) -> Result<usize, Error> {
+        let rows = self
+            .pool
+            .get()
+            .await?
+            .query(
+                "SELECT body FROM crypto_events
+                  WHERE source = 'b2binpay' AND processed_at IS NULL
+                    AND received_at < now() - interval '1 minute'
+                  ORDER BY received_at LIMIT 100",
+                &[],
+            )
+            .await?;
+        for row in &rows {
+            let body: String = row.try_get(0)?;
+            if let Err(e) = self.b2binpay_callback(body.as_bytes()).await {
+                tracing::warn!(error = %e, "recorded B2BINPAY callback still not applied");
+            }
+        }
+        Ok(rows.len())
+    }
+
     /// Stores a callback (once per dedupe key). Returns its event and whether it was applied
     /// already.
     async fn record_callback(
@@ -988,6 +1035,9 @@ impl Crypto {
                 tracing::error!(error = %e, "cannot store the configured inabit login token");
             }
             loop {
+                if let Err(e) = me.retry_callbacks().await {
+                    tracing::warn!(error = %e, "callback retries");
+                }
                 match me.process_events().await {
                     // A full round: more may be waiting.
                     Ok(100..) => continue,

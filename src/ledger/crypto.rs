@@ -264,6 +264,38 @@ impl CryptoLedger {
         Ok(row.try_get(0)?)
     }
 
+    /// A person's decision on a payout in review (after checking with the provider): `paid`
+    /// keeps the hold spent, `released` gives it back. Returns applied | not_found |
+    /// not_in_review | final.
+    pub async fn payout_settle(
+        &self,
+        operator_id: &str,
+        transaction_id: &str,
+        end: PayoutEnd,
+    ) -> Result<String, Error> {
+        let Some(payout) = self
+            .payout_by_transaction(operator_id, transaction_id)
+            .await?
+        else {
+            return Ok("not_found".into());
+        };
+        if payout.state != "review" {
+            return Ok("not_in_review".into());
+        }
+        let outcome = self
+            .payout_finish(payout.id, end, Some("settled by hand"), false)
+            .await?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE crypto_reviews SET resolved_at = now()
+                  WHERE subject_id = $1 AND resolved_at IS NULL",
+                &[&payout.id],
+            )
+            .await?;
+        Ok(outcome)
+    }
+
     /// A person's decision on a credited deposit in review: `completed` or `reversed` (see
     /// `crypto_deposit_settle`).
     pub async fn deposit_settle(
@@ -427,7 +459,7 @@ impl CryptoLedger {
         client
             .execute(
                 "UPDATE crypto_payouts SET provider_status = $2, updated_at = now()
-                  WHERE id = $1",
+                  WHERE id = $1 AND state IN ('held', 'submitted')",
                 &[&id, &provider_status],
             )
             .await?;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use croupier::crypto::{AssetIds, Crypto, CryptoConfig};
+use croupier::ledger::crypto::PayoutEnd;
 use croupier::money::Currency;
 use croupier::startup::ServerConfig;
 use rust_decimal::Decimal;
@@ -357,7 +358,7 @@ async fn an_event_inabit_cannot_confirm_now_is_tried_again_later() {
     assert_eq!(app.crypto.process_events().await.unwrap(), 0);
     inabit.state().deposits_down = false;
     // Five seconds later it is.
-    app.sql("UPDATE crypto_events SET received_at = received_at - interval '6 seconds'")
+    app.sql("UPDATE crypto_events SET last_attempt_at = last_attempt_at - interval '6 seconds'")
         .await;
     assert_eq!(app.crypto.process_events().await.unwrap(), 1);
     assert_eq!(app.ann().await, (dec("9.90"), dec("9.90")));
@@ -735,6 +736,23 @@ async fn a_lost_webhook_is_recovered_by_polling() {
         .unwrap()
         .get(0);
     assert_eq!(checkpoint, "2026-01-01T00:00:03.000Z");
+
+    // A deposit croupier cannot read (a status that is not text) does not stop polling: the
+    // deposits around it are applied, and it is left to the event worker (then review).
+    inabit.set_raw_deposit("tx-odd", json!({"transactionId": "tx-odd", "status": 7}));
+    inabit.set_deposit("tx-p3", "Completed", "1", &to);
+    app.crypto.poll_deposits().await.unwrap();
+    assert_eq!(app.ann().await, (dec("15.84"), dec("15.84")));
+    let client = app.pool.get().await.unwrap();
+    let odd: i64 = client
+        .query_one(
+            "SELECT count(*) FROM crypto_events WHERE reference = 'tx-odd' AND event = 'PollFailed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(odd, 1);
     app.assert_books_balance().await;
 }
 
@@ -1135,6 +1153,11 @@ async fn b2binpay_payouts_use_one_idempotency_key_and_signed_callbacks() {
     assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
     let shown = app.op_get("/v1/player/crypto/withdrawals/b2b-2").await;
     assert_eq!(shown.data()["status"], "failed");
+    // A released payout reported paid later: nothing moves, a person is called.
+    let paid_late = b2b_callback(&ref2, &tracking2, 2, "20.000000", &b2b_key());
+    assert_eq!(app.b2b_post(paid_late).await.0, 200);
+    assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
+    assert_eq!(app.open_reviews().await, vec!["paid_after_release"]);
     // A paid payout cannot be released by a later callback.
     let late = b2b_callback(&payout_ref, &tracking, -3, "10.000000", &b2b_key());
     assert_eq!(app.b2b_post(late).await.0, 200);
@@ -1216,6 +1239,25 @@ async fn an_unclear_provider_answer_never_releases_a_hold() {
     assert_eq!(app.ann().await, (dec("89.1"), dec("89.1")));
     assert_eq!(app.open_reviews().await, vec!["provider_status"]);
     assert_eq!(inabit.state().create_calls, 2);
+    // Someone checks at inabit: nothing went out. The hold is released by hand.
+    let ledger = app.crypto.ledger();
+    let op = app.operator.id.clone();
+    assert_eq!(
+        ledger
+            .payout_settle(&op, "cw-503", PayoutEnd::Released)
+            .await
+            .unwrap(),
+        "applied"
+    );
+    assert_eq!(app.ann().await, (dec("99"), dec("99")));
+    assert!(app.open_reviews().await.is_empty());
+    assert_eq!(
+        ledger
+            .payout_settle(&op, "cw-503", PayoutEnd::Paid)
+            .await
+            .unwrap(),
+        "not_in_review"
+    );
     app.assert_books_balance().await;
 }
 

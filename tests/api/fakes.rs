@@ -190,6 +190,14 @@ impl FakeInabit {
         );
     }
 
+    /// Puts a deposit at inabit in any shape (to test what cannot be read).
+    pub fn set_raw_deposit(&self, id: &str, mut deposit: Value) {
+        let mut st = self.state();
+        st.clock += 1;
+        deposit["updatedAt"] = json!(format!("2026-01-01T00:00:{:02}.000Z", st.clock));
+        st.deposits.insert(id.to_string(), deposit);
+    }
+
     pub fn set_withdrawal_status(&self, note: &str, status: &str) {
         let mut st = self.state();
         for w in st.withdrawals.iter_mut().filter(|w| w.note == note) {
