@@ -484,9 +484,12 @@ BEGIN
         RETURN 'not_found';
     END IF;
     IF p.state IN ('paid', 'released', 'refused') OR p.state = p_outcome THEN
-        IF p.state = 'released' AND p_outcome = 'paid' THEN
-            -- Given back, yet the provider says it was paid: the player may have it twice.
-            PERFORM crypto_review('payout', p.id, p.player_id, 'paid_after_release',
+        IF p.state = 'released' AND p_outcome <> 'released' THEN
+            -- Given back, yet the provider says the coins left (or may have): the player may
+            -- have it twice.
+            PERFORM crypto_review('payout', p.id, p.player_id,
+                                  CASE WHEN p_outcome = 'paid' THEN 'paid_after_release'
+                                       ELSE 'review_after_release' END,
                                   p_provider_status);
         END IF;
         RETURN CASE WHEN p.state = p_outcome THEN 'duplicate' ELSE 'final' END;
@@ -572,5 +575,29 @@ BEGIN
     UPDATE crypto_reviews SET resolved_at = now()
      WHERE subject_id = d.id AND resolved_at IS NULL;
     RETURN 'applied';
+END
+$$;
+
+-- A person's decision on a payout waiting in review (after checking with the provider):
+-- 'paid' or 'released'. Under the payout's lock, closes the review entries open now and ends
+-- the payout; an entry a provider opens afterwards stays open. Returns applied | not_found |
+-- not_in_review.
+CREATE FUNCTION crypto_payout_settle(p_payout uuid, p_outcome text, p_journal uuid)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p  crypto_payouts%ROWTYPE;
+BEGIN
+    PERFORM 1 FROM wallets wl JOIN crypto_payouts cp ON cp.wallet_id = wl.id
+     WHERE cp.id = p_payout FOR UPDATE OF wl;
+    SELECT * INTO p FROM crypto_payouts cp WHERE cp.id = p_payout FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    IF p.state <> 'review' OR p_outcome NOT IN ('paid', 'released') THEN
+        RETURN 'not_in_review';
+    END IF;
+    UPDATE crypto_reviews SET resolved_at = now()
+     WHERE subject_id = p.id AND resolved_at IS NULL;
+    RETURN crypto_payout_finish(p.id, p_outcome, 'settled by hand', p_journal, false);
 END
 $$;

@@ -294,8 +294,13 @@ impl CryptoSettings {
         // One provider call is at most four requests (token, call, token again, call again):
         // the recovery job must not look at a payout while the request that holds it may still
         // be sending it.
-        let busiest_ms = 4 * self.crypto_http_timeout_ms + 10_000;
-        if self.crypto_payout_idle_seconds * 1000 <= busiest_ms {
+        let busiest_ms = self
+            .crypto_http_timeout_ms
+            .saturating_mul(4)
+            .saturating_add(10_000);
+        let payouts_on = nonempty(&self.inabit_wallet_id).is_some()
+            || nonempty(&self.b2binpay_wallet_id).is_some();
+        if payouts_on && self.crypto_payout_idle_seconds.saturating_mul(1000) <= busiest_ms {
             anyhow::bail!(
                 "CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS must be more than {} s (4 x CROUPIER_CRYPTO_HTTP_TIMEOUT_MS + 10 s)",
                 busiest_ms / 1000

@@ -19,8 +19,12 @@ pub enum ProviderError {
     #[error("authentication refused")]
     Unauthenticated,
     /// `{"errors":[{"code","message",…}],"data":null}`
-    #[error("GraphQL error {code}: {message}")]
-    GraphQl { code: String, message: String },
+    #[error("GraphQL error {code} (HTTP {status}): {message}")]
+    GraphQl {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// `{"error":"Invalid request"}`
     #[error("invalid request (HTTP {status}): {message}")]
     InvalidRequest { status: u16, message: String },
@@ -32,16 +36,27 @@ impl ProviderError {
     /// Whether the provider certainly did not act on the call (it refused it). A timeout, a
     /// transport error or a 5xx leaves the outcome unknown.
     pub fn is_refusal(&self) -> bool {
+        // An answer that refuses the request itself: 200 (a GraphQL error) or a 4xx other than
+        // authentication, timeout, conflict and rate limit.
+        let refused = |status: &u16| {
+            *status == 200
+                || ((400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429))
+        };
         match self {
             // Only codes that say the request itself was refused; an unknown code or an
             // internal error leaves the outcome unknown.
-            ProviderError::GraphQl { code, .. } => matches!(
-                code.as_str(),
-                "OPERATION_FAILED" | "BAD_USER_INPUT" | "BAD_REQUEST" | "GRAPHQL_VALIDATION_FAILED"
-            ),
-            ProviderError::InvalidRequest { status, .. } | ProviderError::Http { status, .. } => {
-                (200..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
+            ProviderError::GraphQl { status, code, .. } => {
+                refused(status)
+                    && matches!(
+                        code.as_str(),
+                        "OPERATION_FAILED"
+                            | "BAD_USER_INPUT"
+                            | "BAD_REQUEST"
+                            | "GRAPHQL_VALIDATION_FAILED"
+                    )
             }
+            ProviderError::InvalidRequest { status, .. } => refused(status),
+            ProviderError::Http { status, .. } => *status != 200 && refused(status),
             _ => false,
         }
     }

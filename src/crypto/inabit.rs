@@ -660,7 +660,11 @@ pub fn graphql_answer(status: u16, body: &str) -> Result<Value, ProviderError> {
         ) {
             return Err(ProviderError::Unauthenticated);
         }
-        return Err(ProviderError::GraphQl { code, message });
+        return Err(ProviderError::GraphQl {
+            status,
+            code,
+            message,
+        });
     }
     if let Some(error) = value.get("error") {
         let message = error
@@ -689,7 +693,7 @@ mod tests {
     fn graphql_errors_in_both_documented_shapes_are_typed() {
         let listed = r#"{"errors":[{"code":"OPERATION_FAILED","message":"No InabitWalletSupportedPair found","path":["createInabitWalletSwap"],"extensions":{"code":"OPERATION_FAILED","message":"No InabitWalletSupportedPair found"}}],"data":null}"#;
         match graphql_answer(200, listed) {
-            Err(ProviderError::GraphQl { code, message }) => {
+            Err(ProviderError::GraphQl { code, message, .. }) => {
                 assert_eq!(code, "OPERATION_FAILED");
                 assert_eq!(message, "No InabitWalletSupportedPair found");
             }
@@ -726,6 +730,16 @@ mod tests {
             .err()
             .unwrap_or(ProviderError::Timeout);
         assert!(!e.is_refusal(), "a 429 is no refusal: {e:?}");
+        let e = graphql_answer(
+            429,
+            r#"{"errors":[{"code":"BAD_REQUEST","message":"slow down"}]}"#,
+        )
+        .err()
+        .unwrap_or(ProviderError::Timeout);
+        assert!(
+            !e.is_refusal(),
+            "a 429 is no refusal, whatever its code: {e:?}"
+        );
         let e = graphql_answer(200, listed)
             .err()
             .unwrap_or(ProviderError::Timeout);

@@ -382,7 +382,9 @@ impl Crypto {
                                         processed_at = CASE WHEN attempts + 1 >= 20 THEN now() END
                                   WHERE id = ANY($1)
                               RETURNING id, reference, processed_at)
-                             SELECT crypto_review('event', id, NULL, 'event_unconfirmed', reference)
+                             -- one entry per transaction, however many events named it
+                             SELECT crypto_review('event', md5('event:' || coalesce(reference, id::text))::uuid,
+                                                  NULL, 'event_unconfirmed', reference)
                                FROM tried WHERE processed_at IS NOT NULL",
                             &[&ids, &e.to_string()],
                         )
@@ -483,13 +485,20 @@ impl Crypto {
                     tracing::error!(tx = ?listed.transaction_id, error, "polled deposit not applied");
                     match &listed.transaction_id {
                         Some(tx) => {
+                            // Once per transaction and update time: the same item is
+                            // listed again by every poll until something newer comes.
+                            let dedupe =
+                                format!("poll:{tx}:{}", listed.updated_at.as_deref().unwrap_or(""));
                             self.pool
                                 .get()
                                 .await?
                                 .execute(
-                                    "INSERT INTO crypto_events (id, source, event, reference, body)
-                                     VALUES ($1, 'inabit', 'PollFailed', $2, '{}')",
-                                    &[&Uuid::now_v7(), tx],
+                                    "INSERT INTO crypto_events (id, source, event, reference, body,
+                                                                dedupe_key)
+                                     VALUES ($1, 'inabit', 'PollFailed', $2, '{}', $3)
+                                     ON CONFLICT ON CONSTRAINT crypto_events_dedupe_unique
+                                     DO NOTHING",
+                                    &[&Uuid::now_v7(), tx, &dedupe],
                                 )
                                 .await?;
                         }
@@ -869,24 +878,46 @@ impl Crypto {
     }
 
     /// Applies B2BINPAY callbacks recorded but not applied (their first answer was 503 and
-    /// B2BINPAY may have given up resending them). Returns how many were tried.
+    /// B2BINPAY may have given up resending them), with the same growing delay as inabit
+    /// events; after 20 tries one goes to the review queue. Returns how many were tried.
     pub async fn retry_callbacks(&self) -> Result<usize, Error> {
         let rows = self
             .pool
             .get()
             .await?
             .query(
-                "SELECT body FROM crypto_events
-                  WHERE source = 'b2binpay' AND processed_at IS NULL
-                    AND received_at < now() - interval '1 minute'
-                  ORDER BY received_at LIMIT 100",
+                "UPDATE crypto_events SET attempts = attempts + 1, last_attempt_at = now()
+                  WHERE id IN (SELECT id FROM crypto_events
+                                WHERE source = 'b2binpay' AND processed_at IS NULL
+                                  AND coalesce(last_attempt_at, received_at + interval '1 minute')
+                                      + attempts * attempts * interval '5 seconds' <= now()
+                                ORDER BY received_at LIMIT 100
+                                  FOR UPDATE SKIP LOCKED)
+              RETURNING id, body, attempts",
                 &[],
             )
             .await?;
         for row in &rows {
-            let body: String = row.try_get(0)?;
-            if let Err(e) = self.b2binpay_callback(body.as_bytes()).await {
-                tracing::warn!(error = %e, "recorded B2BINPAY callback still not applied");
+            let id: Uuid = row.try_get(0)?;
+            let body: String = row.try_get(1)?;
+            let attempts: i32 = row.try_get(2)?;
+            let Err(e) = self.b2binpay_callback(body.as_bytes()).await else {
+                continue;
+            };
+            tracing::warn!(event = %id, attempts, error = %e, "recorded B2BINPAY callback still not applied");
+            if attempts >= 20 {
+                self.pool
+                    .get()
+                    .await?
+                    .execute(
+                        "WITH given_up AS (
+                             UPDATE crypto_events SET processed_at = now(), outcome = left($2, 300)
+                              WHERE id = $1 AND processed_at IS NULL RETURNING id)
+                         SELECT crypto_review('event', id, NULL, 'callback_unapplied', NULL)
+                           FROM given_up",
+                        &[&id, &e.to_string()],
+                    )
+                    .await?;
             }
         }
         Ok(rows.len())

@@ -265,8 +265,8 @@ impl CryptoLedger {
     }
 
     /// A person's decision on a payout in review (after checking with the provider): `paid`
-    /// keeps the hold spent, `released` gives it back. Returns applied | not_found |
-    /// not_in_review | final.
+    /// keeps the hold spent, `released` gives it back (see `crypto_payout_settle`). Returns
+    /// applied | not_found | not_in_review.
     pub async fn payout_settle(
         &self,
         operator_id: &str,
@@ -279,21 +279,14 @@ impl CryptoLedger {
         else {
             return Ok("not_found".into());
         };
-        if payout.state != "review" {
-            return Ok("not_in_review".into());
-        }
-        let outcome = self
-            .payout_finish(payout.id, end, Some("settled by hand"), false)
-            .await?;
         let client = self.pool.get().await?;
-        client
-            .execute(
-                "UPDATE crypto_reviews SET resolved_at = now()
-                  WHERE subject_id = $1 AND resolved_at IS NULL",
-                &[&payout.id],
+        let row = client
+            .query_one(
+                "SELECT crypto_payout_settle($1, $2, $3)",
+                &[&payout.id, &end.as_str(), &Uuid::now_v7()],
             )
             .await?;
-        Ok(outcome)
+        Ok(row.try_get(0)?)
     }
 
     /// A person's decision on a credited deposit in review: `completed` or `reversed` (see

@@ -753,6 +753,19 @@ async fn a_lost_webhook_is_recovered_by_polling() {
         .unwrap()
         .get(0);
     assert_eq!(odd, 1);
+    // The newest item unreadable: every poll lists it again, it is recorded once.
+    inabit.set_raw_deposit("tx-odd2", json!({"transactionId": "tx-odd2", "amount": {}}));
+    app.crypto.poll_deposits().await.unwrap();
+    app.crypto.poll_deposits().await.unwrap();
+    let odd2: i64 = client
+        .query_one(
+            "SELECT count(*) FROM crypto_events WHERE reference = 'tx-odd2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(odd2, 1);
     app.assert_books_balance().await;
 }
 
