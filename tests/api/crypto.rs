@@ -366,6 +366,37 @@ async fn an_event_inabit_cannot_confirm_now_is_tried_again_later() {
 }
 
 #[tokio::test]
+async fn an_event_never_confirmed_ends_in_the_review_queue_once_per_transaction() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    let to = app.address_of("ann").await;
+    inabit.state().deposits_down = true;
+    for _ in 0..2 {
+        app.announce(
+            &inabit,
+            "IncomingTransactionReceived",
+            "tx-g",
+            "Completed",
+            "10",
+            &to,
+        )
+        .await;
+    }
+    // Nineteen tries have failed already, the last one long ago.
+    app.sql("UPDATE crypto_events SET attempts = 19, last_attempt_at = now() - interval '1 day'")
+        .await;
+    assert_eq!(app.crypto.process_events().await.unwrap(), 1);
+    assert_eq!(app.open_reviews().await, vec!["event_unconfirmed"]);
+    assert_eq!(app.crypto.process_events().await.unwrap(), 0, "given up");
+    assert_eq!(app.ann().await, (dec("0"), dec("0")));
+    // inabit answers again: polling applies the deposit all the same.
+    inabit.state().deposits_down = false;
+    app.crypto.poll_deposits().await.unwrap();
+    assert_eq!(app.ann().await, (dec("9.90"), dec("9.90")));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
 async fn duplicate_and_out_of_order_events_apply_once_and_only_forward() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;
