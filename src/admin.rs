@@ -122,6 +122,28 @@ impl Admin {
         Ok(())
     }
 
+    /// Sets the rate of `asset` in `currency` (1 asset = `rate` currency), used by deposits and
+    /// payouts from now on.
+    pub async fn crypto_set_rate(
+        &self,
+        asset: &str,
+        currency: Currency,
+        rate: Decimal,
+    ) -> Result<(), Error> {
+        if rate <= Decimal::ZERO {
+            return Err(Error::bad_value("rate must be more than zero"));
+        }
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO crypto_rates (asset, currency, rate) VALUES ($1, $2, $3)
+                 ON CONFLICT (asset, currency) DO UPDATE SET rate = $3, updated_at = now()",
+                &[&asset, &currency.code(), &rate],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The open crypto review queue, oldest first.
     pub async fn crypto_reviews(&self) -> Result<Vec<serde_json::Value>, Error> {
         let client = self.pool.get().await?;

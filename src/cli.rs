@@ -438,6 +438,15 @@ async fn run_admin(
     verb: AdminVerb,
 ) -> anyhow::Result<(String, ExitCode)> {
     let ok = |v: serde_json::Value| Ok((v.to_string(), ExitCode::SUCCESS));
+    // A decision that may not take (prints why, exits 1).
+    let decided = |v: serde_json::Value, took: bool| {
+        let code = if took {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+        Ok((v.to_string(), code))
+    };
     match verb {
         AdminVerb::Provider {
             verb:
@@ -481,13 +490,9 @@ async fn run_admin(
         } => {
             let rate = rust_decimal::Decimal::from_str_exact(&rate)
                 .map_err(|_| anyhow::anyhow!("rate must be a decimal number"))?;
-            crate::crypto::Crypto::set_rate(
-                admin.pool(),
-                &asset,
-                Currency::parse(&currency)?,
-                rate,
-            )
-            .await?;
+            admin
+                .crypto_set_rate(&asset, Currency::parse(&currency)?, rate)
+                .await?;
             Ok((
                 format!(
                     "{{\"asset\":{},\"currency\":{},\"rate\":{}}}",
@@ -517,16 +522,10 @@ async fn run_admin(
             let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
                 .payout_settle(&operator, &transaction_id, end)
                 .await?;
-            let code = if settled == "applied" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-            Ok((
-                json!({ "transactionId": transaction_id, "as": outcome, "settle": settled })
-                    .to_string(),
-                code,
-            ))
+            decided(
+                json!({ "transactionId": transaction_id, "as": outcome, "settle": settled }),
+                settled == "applied",
+            )
         }
         AdminVerb::Crypto {
             verb: CryptoVerb::SettleDeposit { tx, outcome },
@@ -534,15 +533,10 @@ async fn run_admin(
             let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
                 .deposit_settle(&tx, &outcome)
                 .await?;
-            let code = if settled == "applied" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-            Ok((
-                json!({ "tx": tx, "as": outcome, "settle": settled }).to_string(),
-                code,
-            ))
+            decided(
+                json!({ "tx": tx, "as": outcome, "settle": settled }),
+                settled == "applied",
+            )
         }
         AdminVerb::Crypto {
             verb: CryptoVerb::ReopenDeposit { tx },
@@ -550,15 +544,10 @@ async fn run_admin(
             let crypto =
                 crate::crypto::Crypto::new(settings.crypto.config()?, admin.pool().clone())?;
             let (reopened, outcome) = crypto.reopen_deposit(&tx).await?;
-            let code = if reopened == "reopened" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-            Ok((
-                json!({ "tx": tx, "reopen": reopened, "outcome": outcome }).to_string(),
-                code,
-            ))
+            decided(
+                json!({ "tx": tx, "reopen": reopened, "outcome": outcome }),
+                reopened == "reopened",
+            )
         }
         AdminVerb::Crypto {
             verb: CryptoVerb::ResolveReview { id },

@@ -65,7 +65,6 @@ pub struct B2binpay {
 pub struct Callback {
     pub payout_ref: String,
     pub tracking_id: String,
-    pub transfer_id: String,
     /// -3 canceled, -2 blocked, -1 failed, 0 created, 1 unconfirmed, 2 confirmed.
     pub transfer_status: i64,
     pub amount: Decimal,
@@ -308,7 +307,6 @@ pub fn verify_callback(key: &[u8], body: &[u8]) -> Result<Callback, CallbackErro
     Ok(Callback {
         payout_ref: envelope.data.id.clone(),
         tracking_id,
-        transfer_id: transfer.id.clone(),
         transfer_status: status.parse().map_err(|_| CallbackError::Malformed)?,
         amount: amount.parse().map_err(|_| CallbackError::Malformed)?,
         time: envelope.meta.time,

@@ -128,30 +128,26 @@ struct TerminalDeposit {
     asset: Option<String>,
     blockchain: Option<String>,
     transaction_hash: Option<String>,
-    updated_at: Option<String>,
 }
 
 impl TerminalDeposit {
-    fn report(self) -> Result<(DepositReport, Option<String>), ProviderError> {
+    fn report(self) -> Result<DepositReport, ProviderError> {
         let missing = |what: &str| ProviderError::Decode(format!("deposit without {what}"));
         let amount = self.amount.ok_or_else(|| missing("amount"))?;
-        Ok((
-            DepositReport {
-                provider_tx_id: self
-                    .transaction_id
-                    .ok_or_else(|| missing("transactionId"))?,
-                status: self.status.ok_or_else(|| missing("status"))?,
-                coin_amount: super::http::decimal(&amount)
-                    .ok_or_else(|| missing("a decimal amount"))?,
-                asset: self.asset.ok_or_else(|| missing("asset"))?,
-                blockchain: self.blockchain.ok_or_else(|| missing("blockchain"))?,
-                address: self
-                    .destination_address
-                    .ok_or_else(|| missing("destinationAddress"))?,
-                tx_hash: self.transaction_hash,
-            },
-            self.updated_at,
-        ))
+        Ok(DepositReport {
+            provider_tx_id: self
+                .transaction_id
+                .ok_or_else(|| missing("transactionId"))?,
+            status: self.status.ok_or_else(|| missing("status"))?,
+            coin_amount: super::http::decimal(&amount)
+                .ok_or_else(|| missing("a decimal amount"))?,
+            asset: self.asset.ok_or_else(|| missing("asset"))?,
+            blockchain: self.blockchain.ok_or_else(|| missing("blockchain"))?,
+            address: self
+                .destination_address
+                .ok_or_else(|| missing("destinationAddress"))?,
+            tx_hash: self.transaction_hash,
+        })
     }
 }
 
@@ -284,10 +280,10 @@ impl Inabit {
     /// Whether the login token is old enough to refresh.
     pub async fn login_refresh_due(&self) -> anyhow::Result<bool> {
         let client = self.pool.get().await?;
-        let after_s = self.config.login_refresh_after.as_secs_f64();
+        let after_s = i64::try_from(self.config.login_refresh_after.as_secs()).unwrap_or(i64::MAX);
         let row = client
             .query_opt(
-                "SELECT refreshed_at <= now() - $2 * interval '1 second'
+                "SELECT refreshed_at <= now() - $2::bigint * interval '1 second'
                    FROM integration_tokens WHERE name = $1",
                 &[&LOGIN_TOKEN, &after_s],
             )
@@ -498,7 +494,7 @@ impl Inabit {
             return Ok(None);
         };
         let deposit: TerminalDeposit = unwrap_data(&body)?;
-        deposit.report().map(|(report, _)| Some(report))
+        deposit.report().map(Some)
     }
 
     /// Deposits updated at or after `since` (inabit's own timestamp text), oldest first:
@@ -528,7 +524,7 @@ impl Inabit {
                 let loose: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
                 let report = serde_json::from_str::<TerminalDeposit>(raw.get())
                     .map_err(|e| ProviderError::Decode(e.to_string()))
-                    .and_then(|d| d.report().map(|(report, _)| report));
+                    .and_then(TerminalDeposit::report);
                 Listed {
                     report,
                     transaction_id: text_field(&loose, &["transactionId"]),

@@ -540,9 +540,8 @@ impl Crypto {
     /// Takes a payout order: holds the amount, then asks the operator's rail to send it (within
     /// the HTTP timeout; if that answer is lost the recovery job finishes the job). A repeated
     /// order answers the payout as it stands.
-    pub async fn withdraw(&self, mut order: PayoutOrder) -> Result<Payout, Error> {
+    pub async fn withdraw(&self, order: PayoutOrder) -> Result<Payout, Error> {
         let asset = self.asset(&order.asset, &order.blockchain)?;
-        order.asset_scale = asset.decimals;
         let client = self.pool.get().await?;
         let rail: String = client
             .query_one(
@@ -552,20 +551,23 @@ impl Crypto {
             .await?
             .try_get(0)?;
         drop(client);
-        order.rail = Rail::parse(&rail).unwrap_or(Rail::Inabit);
-        let configured = match order.rail {
+        let rail = Rail::parse(&rail).unwrap_or(Rail::Inabit);
+        let configured = match rail {
             Rail::Inabit => asset.inabit_asset_id.is_some() && asset.inabit_blockchain_id.is_some(),
             Rail::B2binpay => asset.b2binpay_currency_id.is_some(),
         };
         if !configured {
             return Err(Error::Integration(format!(
                 "{} payouts of {} on {} are not configured",
-                order.rail.as_str(),
+                rail.as_str(),
                 order.asset,
                 order.blockchain
             )));
         }
-        let (payout, replayed) = self.ledger.payout_hold(&order).await?;
+        let (payout, replayed) = self
+            .ledger
+            .payout_hold(&order, asset.decimals, rail)
+            .await?;
         if replayed || payout.state != "held" {
             return Ok(payout);
         }
@@ -581,7 +583,7 @@ impl Crypto {
     /// first call releases the hold; a refusal of a later one (an earlier call may have gone
     /// through after all) goes to review; an unknown outcome is left for the recovery job.
     async fn submit(&self, payout: &Payout) -> Result<(), Error> {
-        let asset = self.asset(&payout.asset, &payout.blockchain)?.clone();
+        let asset = self.asset(&payout.asset, &payout.blockchain)?;
         let note = payout.id.to_string();
         if payout.rail == Rail::Inabit && payout.attempts > 0 {
             match self.inabit.transactions_with_note(&note).await {
@@ -614,7 +616,7 @@ impl Crypto {
         let sent = match payout.rail {
             Rail::Inabit => {
                 self.inabit
-                    .create_withdrawal(&asset, &payout.address, payout.coin_amount, &note)
+                    .create_withdrawal(asset, &payout.address, payout.coin_amount, &note)
                     .await
             }
             Rail::B2binpay => {
@@ -1123,27 +1125,6 @@ impl Crypto {
         }
         tasks
     }
-
-    /// Sets a conversion rate (admin).
-    pub async fn set_rate(
-        pool: &Pool,
-        asset: &str,
-        currency: Currency,
-        rate: Decimal,
-    ) -> Result<(), Error> {
-        if rate <= Decimal::ZERO {
-            return Err(Error::bad_value("rate must be more than zero"));
-        }
-        let client = pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO crypto_rates (asset, currency, rate) VALUES ($1, $2, $3)
-                 ON CONFLICT (asset, currency) DO UPDATE SET rate = $3, updated_at = now()",
-                &[&asset, &currency.code(), &rate],
-            )
-            .await?;
-        Ok(())
-    }
 }
 
 /// What a B2BINPAY transfer status means for a payout: 2 confirmed (of our amount) → paid;
@@ -1155,59 +1136,5 @@ fn b2binpay_end(status: i64, amount: Decimal, ours: Decimal) -> Option<PayoutEnd
         2 | -2 => Some(PayoutEnd::Review),
         -1 | -3 => Some(PayoutEnd::Released),
         _ => None,
-    }
-}
-
-/// The payout as the operator API shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PayoutView {
-    pub transaction_id: String,
-    pub payout_id: Uuid,
-    pub player_external_id: String,
-    pub currency: String,
-    #[serde(serialize_with = "crate::api::decimal")]
-    pub amount: Decimal,
-    pub asset: String,
-    pub blockchain: String,
-    pub address: String,
-    #[serde(serialize_with = "crate::api::decimal")]
-    pub coin_amount: Decimal,
-    #[serde(serialize_with = "crate::api::decimal")]
-    pub rate: Decimal,
-    pub rail: &'static str,
-    /// pending (held or sent, not final) | paid | failed (released) | review | refused
-    /// (never held: insufficient withdrawable balance)
-    pub status: &'static str,
-    pub provider_status: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl From<Payout> for PayoutView {
-    fn from(p: Payout) -> Self {
-        Self {
-            status: match p.state.as_str() {
-                "paid" => "paid",
-                "released" => "failed",
-                "review" => "review",
-                "refused" => "refused",
-                _ => "pending",
-            },
-            transaction_id: p.transaction_id,
-            payout_id: p.id,
-            player_external_id: p.external_id,
-            currency: p.currency,
-            amount: p.amount,
-            asset: p.asset,
-            blockchain: p.blockchain,
-            address: p.address,
-            coin_amount: p.coin_amount,
-            rate: p.rate,
-            rail: p.rail.as_str(),
-            provider_status: p.provider_status,
-            created_at: p.created_at_ms,
-            updated_at: p.updated_at_ms,
-        }
     }
 }

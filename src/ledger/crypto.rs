@@ -64,9 +64,6 @@ pub struct PayoutOrder {
     pub asset: String,
     pub blockchain: String,
     pub address: String,
-    /// Decimals of the asset: the coin amount is rounded down to them.
-    pub asset_scale: u32,
-    pub rail: Rail,
 }
 
 /// How a payout ended, as the provider tells it.
@@ -185,10 +182,16 @@ impl CryptoLedger {
     }
 
     /// Opens a payout and holds its amount, or answers the recorded outcome of the same
-    /// transaction id. Returns the payout and whether it was already there.
-    pub async fn payout_hold(&self, order: &PayoutOrder) -> Result<(Payout, bool), Error> {
+    /// transaction id, to be sent through `rail`; the coin amount is rounded down to the
+    /// asset's `asset_scale` decimals. Returns the payout and whether it was already there.
+    pub async fn payout_hold(
+        &self,
+        order: &PayoutOrder,
+        asset_scale: u32,
+        rail: Rail,
+    ) -> Result<(Payout, bool), Error> {
         let client = self.pool.get().await?;
-        let scale = i32::try_from(order.asset_scale).unwrap_or(18);
+        let scale = i32::try_from(asset_scale).unwrap_or(18);
         let row = client
             .query_one(
                 "SELECT status, payout_id FROM crypto_payout_hold(
@@ -203,7 +206,7 @@ impl CryptoLedger {
                     &order.blockchain,
                     &order.address,
                     &scale,
-                    &order.rail.as_str(),
+                    &rail.as_str(),
                     &Uuid::now_v7(),
                     &Uuid::now_v7(),
                     &Uuid::new_v4(),
@@ -383,7 +386,7 @@ impl CryptoLedger {
                  UPDATE crypto_payouts SET updated_at = now()
                   WHERE id = (SELECT id FROM crypto_payouts
                                WHERE state IN ('held', 'submitted')
-                                 AND updated_at <= now() - $1 * interval '1 millisecond'
+                                 AND updated_at <= now() - $1::bigint * interval '1 millisecond'
                                  AND id <> ALL ($2)
                                ORDER BY updated_at LIMIT 1
                                  FOR UPDATE SKIP LOCKED)
@@ -391,7 +394,7 @@ impl CryptoLedger {
              SELECT {PAYOUT_COLUMNS} FROM claimed p JOIN players pl ON pl.id = p.player_id"
         );
         client
-            .query_opt(&sql, &[&(idle_ms as f64), &done])
+            .query_opt(&sql, &[&idle_ms, &done])
             .await?
             .map(|r| payout_from(&r))
             .transpose()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use croupier::crypto::{AssetIds, Crypto, CryptoConfig};
+use croupier::crypto::{AssetIds, CryptoConfig};
 use croupier::ledger::crypto::PayoutEnd;
 use croupier::money::Currency;
 use croupier::startup::ServerConfig;
@@ -48,14 +48,10 @@ async fn app_with(crypto: CryptoConfig) -> TestApp {
     server.crypto = crypto;
     let app = spawn_app_configured(server).await;
     app.crypto.seed_login_token().await.unwrap();
-    Crypto::set_rate(
-        &app.pool,
-        "USDT",
-        Currency::parse("USD").unwrap(),
-        dec("0.99"),
-    )
-    .await
-    .unwrap();
+    app.admin
+        .crypto_set_rate("USDT", Currency::parse("USD").unwrap(), dec("0.99"))
+        .await
+        .unwrap();
     app.create_player("ann", "USD").await.expect(0);
     app
 }
@@ -721,14 +717,10 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
     );
     assert_eq!(app.wallet_of("eve", "EUR").await, (dec("0"), 0));
     // Once the rate is set, the deposit is given a fresh start and credited.
-    Crypto::set_rate(
-        &app.pool,
-        "USDT",
-        Currency::parse("EUR").unwrap(),
-        dec("0.9"),
-    )
-    .await
-    .unwrap();
+    app.admin
+        .crypto_set_rate("USDT", Currency::parse("EUR").unwrap(), dec("0.9"))
+        .await
+        .unwrap();
     let (reopened, outcome) = app.crypto.reopen_deposit("tx-e").await.unwrap();
     assert_eq!(
         (reopened.as_str(), outcome.as_deref()),
@@ -980,10 +972,13 @@ async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
         asset: "USDT".into(),
         blockchain: "TRON".into(),
         address: "TDest".into(),
-        asset_scale: 6,
-        rail: croupier::ledger::crypto::Rail::Inabit,
     };
-    let (held, _) = app.crypto.ledger().payout_hold(&order).await.unwrap();
+    let (held, _) = app
+        .crypto
+        .ledger()
+        .payout_hold(&order, 6, croupier::ledger::crypto::Rail::Inabit)
+        .await
+        .unwrap();
     assert_eq!(held.state, "held");
     app.crypto.run_payouts().await.unwrap();
     app.crypto.run_payouts().await.unwrap();

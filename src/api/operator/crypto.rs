@@ -6,13 +6,15 @@
 //! - `GET /v1/player/crypto/withdrawals/{transactionId}` → the payout's state.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use uuid::Uuid;
 
 use super::{amount, currency, id, required, respond, string, Call};
-use crate::crypto::{DepositAddress, PayoutView};
+use crate::crypto::DepositAddress;
 use crate::error::Error;
-use crate::ledger::crypto::{PayoutOrder, Rail};
+use crate::ledger::crypto::{Payout, PayoutOrder};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -138,9 +140,6 @@ async fn payout(
         asset: code(body.asset, "asset")?,
         blockchain: code(body.blockchain, "blockchain")?,
         address: address(body.address)?,
-        // Both set from configuration by `Crypto::withdraw`.
-        asset_scale: 0,
-        rail: Rail::Inabit,
     };
     Ok(state.crypto.withdraw(order).await?.into())
 }
@@ -168,4 +167,58 @@ async fn withdrawal_of(
         .await?
         .map(PayoutView::from)
         .ok_or(Error::TransactionNotFound)
+}
+
+/// The payout as the operator API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutView {
+    pub transaction_id: String,
+    pub payout_id: Uuid,
+    pub player_external_id: String,
+    pub currency: String,
+    #[serde(serialize_with = "crate::api::decimal")]
+    pub amount: Decimal,
+    pub asset: String,
+    pub blockchain: String,
+    pub address: String,
+    #[serde(serialize_with = "crate::api::decimal")]
+    pub coin_amount: Decimal,
+    #[serde(serialize_with = "crate::api::decimal")]
+    pub rate: Decimal,
+    pub rail: &'static str,
+    /// pending (held or sent, not final) | paid | failed (released) | review | refused
+    /// (never held: insufficient withdrawable balance)
+    pub status: &'static str,
+    pub provider_status: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Payout> for PayoutView {
+    fn from(p: Payout) -> Self {
+        Self {
+            status: match p.state.as_str() {
+                "paid" => "paid",
+                "released" => "failed",
+                "review" => "review",
+                "refused" => "refused",
+                _ => "pending",
+            },
+            transaction_id: p.transaction_id,
+            payout_id: p.id,
+            player_external_id: p.external_id,
+            currency: p.currency,
+            amount: p.amount,
+            asset: p.asset,
+            blockchain: p.blockchain,
+            address: p.address,
+            coin_amount: p.coin_amount,
+            rate: p.rate,
+            rail: p.rail.as_str(),
+            provider_status: p.provider_status,
+            created_at: p.created_at_ms,
+            updated_at: p.updated_at_ms,
+        }
+    }
 }
