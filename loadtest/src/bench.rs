@@ -245,8 +245,9 @@ fn write_script(
     let script = format!(
         "\\set n random(1, {players})\n\
          \\set w random(0, 2)\n\
-         SELECT status FROM pay_in_out('{provider}', load_session_id('{provider}', :n), \
-         'pg-' || gen_random_uuid()::text, NULL, 1, :w, gen_random_uuid(), gen_random_uuid());\n"
+         SELECT status FROM pay_in_out('{provider}', {session}, \
+         'pg-' || gen_random_uuid()::text, NULL, 1, :w, gen_random_uuid(), gen_random_uuid());\n",
+        session = crate::players::session_id_sql(&format!("'{provider}'"), ":n"),
     );
     std::fs::write(&path, script)?;
     Ok(path)

@@ -3,6 +3,7 @@
 //! - `client`: one keep-alive connection sending signed calls;
 //! - `scenario`: what a virtual game provider sends and expects;
 //! - `run`: closed and open loop engines with coordinated-omission-corrected latency;
+//! - `players`: the load-test players and their sessions;
 //! - `books`: the after-run check that every acknowledged bet is journaled and reconciles;
 //! - `bench`: pgbench on the ledger's own SQL versus the server over HTTP, in one run;
 //! - `report`: summary lines, JSON and the latency-versus-throughput chart.
@@ -10,6 +11,7 @@
 pub mod bench;
 pub mod books;
 pub mod client;
+pub mod players;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -28,23 +30,24 @@ pub struct Fixture {
 /// Creates a provider, an operator and `players` players with `funds` USD each.
 pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2)?;
-    {
-        let (mut client, connection) =
-            tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        croupier::db::migrate::run(&mut client).await?;
-    }
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    croupier::db::migrate::run(&mut client).await?;
     let admin = Admin::new(pool.clone());
     let provider = admin.provider_add("loadtest provider", true).await?;
     let operator = admin.operator_add("loadtest operator").await?;
-    let funds = Amount::parse(funds, Currency::parse("USD")?)?;
-    let sessions = admin
-        .load_players(&operator.id, &provider.id, players, funds)
-        .await?
-        .into_iter()
-        .map(|s| s.to_string())
-        .collect();
     pool.close();
+    let funds = Amount::parse(funds, Currency::parse("USD")?)?;
+    let sessions = players::create(
+        &mut client,
+        &operator.id,
+        &provider.id,
+        players,
+        funds.currency().code(),
+        funds.value(),
+    )
+    .await?;
     Ok(Fixture {
         provider: Signer {
             id: provider.id,

@@ -99,3 +99,26 @@ async fn every_scenario_keeps_the_books_with_group_commit() {
 async fn every_scenario_keeps_the_books_one_bet_per_transaction() {
     every_scenario_keeps_the_books(None).await;
 }
+
+/// The pgbench side of the benchmark names sessions by formula: the formula must give the
+/// sessions the seed made, player by player.
+#[tokio::test]
+async fn the_benchmark_session_formula_names_the_seeded_sessions() {
+    let (_, url) = server(None).await;
+    let fixture = loadtest::seed(&url, 5, "100").await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let formula = loadtest::players::session_id_sql("$1", "$2::int");
+    for (n, session) in (1i32..).zip(&fixture.sessions) {
+        let row = client
+            .query_one(
+                &format!("SELECT ({formula})::text"),
+                &[&fixture.provider.id, &n],
+            )
+            .await
+            .unwrap();
+        assert_eq!(&row.get::<_, String>(0), session, "player {n}");
+    }
+}

@@ -63,8 +63,12 @@ impl Database {
             let mut client = database.connect().await?;
             migrate::run(&mut client).await?
         };
-        if applied > 0 {
-            tracing::info!(applied, "database migrated");
+        if applied.migrations > 0 || applied.functions {
+            tracing::info!(
+                migrations = applied.migrations,
+                functions = applied.functions,
+                "database migrated"
+            );
         }
         Ok(database)
     }

@@ -11,3 +11,4 @@ mod helpers;
 mod operator;
 mod out_of_order;
 mod response_codes;
+mod schema;
