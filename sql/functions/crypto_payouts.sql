@@ -80,6 +80,20 @@ BEGIN
 END
 $$;
 
+-- Locks a payout for a change in the ledger's lock order: its wallet first, then the payout
+-- row. Returns the row (all fields NULL when there is no such payout).
+CREATE FUNCTION crypto_payout_lock(p_payout uuid) RETURNS crypto_payouts
+LANGUAGE plpgsql AS $$
+DECLARE
+    p  crypto_payouts%ROWTYPE;
+BEGIN
+    PERFORM 1 FROM wallets wl JOIN crypto_payouts cp ON cp.wallet_id = wl.id
+     WHERE cp.id = p_payout FOR UPDATE OF wl;
+    SELECT * INTO p FROM crypto_payouts cp WHERE cp.id = p_payout FOR UPDATE;
+    RETURN p;
+END
+$$;
+
 -- Ends a payout: 'paid' keeps the hold (the coins left), 'released' gives the amount back,
 -- 'review' leaves the hold and queues it for a person. A payout already paid or released
 -- stays as it is. Returns the outcome (applied | duplicate | final | not_applied |
@@ -90,10 +104,8 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     p  crypto_payouts%ROWTYPE;
 BEGIN
-    PERFORM 1 FROM wallets wl JOIN crypto_payouts cp ON cp.wallet_id = wl.id
-     WHERE cp.id = p_payout FOR UPDATE OF wl;
-    SELECT * INTO p FROM crypto_payouts cp WHERE cp.id = p_payout FOR UPDATE;
-    IF NOT FOUND THEN
+    p := crypto_payout_lock(p_payout);
+    IF p.id IS NULL THEN
         RETURN 'not_found';
     END IF;
     IF p.state IN ('paid', 'released', 'refused') OR p.state = p_outcome THEN
@@ -137,10 +149,8 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     p  crypto_payouts%ROWTYPE;
 BEGIN
-    PERFORM 1 FROM wallets wl JOIN crypto_payouts cp ON cp.wallet_id = wl.id
-     WHERE cp.id = p_payout FOR UPDATE OF wl;
-    SELECT * INTO p FROM crypto_payouts cp WHERE cp.id = p_payout FOR UPDATE;
-    IF NOT FOUND THEN
+    p := crypto_payout_lock(p_payout);
+    IF p.id IS NULL THEN
         RETURN 'not_found';
     END IF;
     IF p.state <> 'review' OR p_outcome NOT IN ('paid', 'released') THEN
