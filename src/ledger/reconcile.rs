@@ -4,7 +4,9 @@
 //! matches its journal rows and the wallet's locked amount.
 
 use serde::Serialize;
-use tokio_postgres::Client;
+use serde_json::{Map, Value};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Transaction};
 
 /// Wallets whose balance, version or running balance disagrees with the journal.
 const WALLETS: &str = "
@@ -142,10 +144,10 @@ pub struct Report {
     pub journal_rows: i64,
     pub bets: i64,
     pub transfers: i64,
-    pub wallet_mismatches: Vec<serde_json::Value>,
-    pub bet_mismatches: Vec<serde_json::Value>,
-    pub transfer_mismatches: Vec<serde_json::Value>,
-    pub crypto_mismatches: Vec<serde_json::Value>,
+    pub wallet_mismatches: Vec<Value>,
+    pub bet_mismatches: Vec<Value>,
+    pub transfer_mismatches: Vec<Value>,
+    pub crypto_mismatches: Vec<Value>,
 }
 
 /// Checks the whole ledger in one repeatable-read snapshot.
@@ -163,66 +165,22 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Report> {
             &[],
         )
         .await?;
-    let wallet_mismatches = tx
-        .query(WALLETS, &[])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(serde_json::json!({
-                "walletId": r.try_get::<_, String>(0)?,
-                "balance": r.try_get::<_, String>(1)?,
-                "journalSum": r.try_get::<_, String>(2)?,
-                "version": r.try_get::<_, i64>(3)?,
-                "journalRows": r.try_get::<_, i64>(4)?,
-                "chainBreaks": r.try_get::<_, i64>(5)?,
-            }))
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-    let mut wallet_mismatches = wallet_mismatches;
-    for r in tx.query(ORPHANS, &[]).await? {
-        wallet_mismatches.push(serde_json::json!({
-            "orphan": r.try_get::<_, String>(0)?,
-            "id": r.try_get::<_, String>(1)?,
-        }));
-    }
-    let bet_mismatches = tx
-        .query(BETS, &[])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(serde_json::json!({
-                "providerId": r.try_get::<_, String>(0)?,
-                "betId": r.try_get::<_, String>(1)?,
-                "state": r.try_get::<_, String>(2)?,
-                "journalNet": r.try_get::<_, String>(3)?,
-            }))
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-    let transfer_mismatches = tx
-        .query(TRANSFERS, &[])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(serde_json::json!({
-                "transferId": r.try_get::<_, String>(0)?,
-                "status": r.try_get::<_, String>(1)?,
-                "journalNet": r.try_get::<_, String>(2)?,
-            }))
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-    let crypto_mismatches = tx
-        .query(CRYPTO, &[])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(serde_json::json!({
-                "subject": r.try_get::<_, String>(0)?,
-                "id": r.try_get::<_, String>(1)?,
-                "state": r.try_get::<_, String>(2)?,
-                "journalNet": r.try_get::<_, String>(3)?,
-            }))
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let wallet_fields = [
+        "walletId",
+        "balance",
+        "journalSum",
+        "version",
+        "journalRows",
+        "chainBreaks",
+    ];
+    let mut wallet_mismatches = mismatches(&tx, WALLETS, &wallet_fields).await?;
+    wallet_mismatches.extend(mismatches(&tx, ORPHANS, &["orphan", "id"]).await?);
+    let bet_fields = ["providerId", "betId", "state", "journalNet"];
+    let bet_mismatches = mismatches(&tx, BETS, &bet_fields).await?;
+    let transfer_fields = ["transferId", "status", "journalNet"];
+    let transfer_mismatches = mismatches(&tx, TRANSFERS, &transfer_fields).await?;
+    let crypto_fields = ["subject", "id", "state", "journalNet"];
+    let crypto_mismatches = mismatches(&tx, CRYPTO, &crypto_fields).await?;
     tx.commit().await?;
     Ok(Report {
         ok: wallet_mismatches.is_empty()
@@ -238,4 +196,28 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Report> {
         transfer_mismatches,
         crypto_mismatches,
     })
+}
+
+/// Runs one check and gives each row found as a JSON object, column `i` under `fields[i]`:
+/// a `bigint` column as a number, any other as text.
+async fn mismatches(
+    tx: &Transaction<'_>,
+    sql: &str,
+    fields: &[&str],
+) -> Result<Vec<Value>, tokio_postgres::Error> {
+    let rows = tx.query(sql, &[]).await?;
+    rows.iter()
+        .map(|row| {
+            let mut object = Map::new();
+            for (i, field) in fields.iter().enumerate() {
+                let value = if row.columns().get(i).map(|c| c.type_()) == Some(&Type::INT8) {
+                    Value::from(row.try_get::<_, i64>(i)?)
+                } else {
+                    Value::from(row.try_get::<_, String>(i)?)
+                };
+                object.insert((*field).to_string(), value);
+            }
+            Ok(Value::Object(object))
+        })
+        .collect()
 }

@@ -222,6 +222,16 @@ async fn reconcile_exits_1_when_a_balance_does_not_match_its_journal() {
     assert!(!success);
     assert_eq!(report["ok"], false);
     assert_eq!(report["walletMismatches"].as_array().unwrap().len(), 1);
+    let mismatch = &report["walletMismatches"][0];
+    assert_eq!(mismatch["balance"], "11");
+    assert_eq!(mismatch["journalSum"], "10");
+    assert_eq!(
+        (
+            mismatch["version"].as_i64(),
+            mismatch["chainBreaks"].as_i64()
+        ),
+        (Some(1), Some(0))
+    );
     // The journal refuses edits.
     assert!(client.batch_execute("DELETE FROM journal").await.is_err());
 }
