@@ -8,6 +8,15 @@ use crate::admin::Admin;
 use crate::ledger::SessionId;
 use crate::money::{Amount, Currency};
 
+/// A player, as its operator names it.
+#[derive(Args)]
+pub struct PlayerKey {
+    #[arg(long)]
+    operator: String,
+    #[arg(long)]
+    external_id: String,
+}
+
 #[derive(Subcommand)]
 pub enum PlayerVerb {
     /// Creates a player with a wallet in CURRENCY (idempotent): prints {"playerId"}.
@@ -27,10 +36,8 @@ impl PlayerVerb {
 
 #[derive(Args)]
 pub struct PlayerAdd {
-    #[arg(long)]
-    operator: String,
-    #[arg(long)]
-    external_id: String,
+    #[command(flatten)]
+    player: PlayerKey,
     #[arg(long)]
     currency: String,
 }
@@ -39,7 +46,7 @@ impl PlayerAdd {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         let currency = Currency::parse(&self.currency)?;
         let player = admin
-            .player_add(&self.operator, &self.external_id, currency)
+            .player_add(&self.player.operator, &self.player.external_id, currency)
             .await?;
         Printed::done(json!({ "playerId": player }))
     }
@@ -47,10 +54,8 @@ impl PlayerAdd {
 
 #[derive(Args)]
 pub struct PlayerSetStatus {
-    #[arg(long)]
-    operator: String,
-    #[arg(long)]
-    external_id: String,
+    #[command(flatten)]
+    player: PlayerKey,
     #[arg(long, value_parser = ["active", "blocked"])]
     status: String,
 }
@@ -58,9 +63,13 @@ pub struct PlayerSetStatus {
 impl PlayerSetStatus {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         admin
-            .player_set_status(&self.operator, &self.external_id, self.status == "blocked")
+            .player_set_status(
+                &self.player.operator,
+                &self.player.external_id,
+                self.status == "blocked",
+            )
             .await?;
-        Printed::done(json!({ "externalId": self.external_id, "status": self.status }))
+        Printed::done(json!({ "externalId": self.player.external_id, "status": self.status }))
     }
 }
 
@@ -80,10 +89,8 @@ impl WalletVerb {
 
 #[derive(Args)]
 pub struct WalletCredit {
-    #[arg(long)]
-    operator: String,
-    #[arg(long)]
-    external_id: String,
+    #[command(flatten)]
+    player: PlayerKey,
     #[arg(long)]
     currency: String,
     #[arg(long, allow_hyphen_values = true)]
@@ -96,7 +103,12 @@ impl WalletCredit {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         let amount = Amount::parse(&self.amount, Currency::parse(&self.currency)?)?;
         let balance = admin
-            .wallet_credit(&self.operator, &self.external_id, amount, &self.reference)
+            .wallet_credit(
+                &self.player.operator,
+                &self.player.external_id,
+                amount,
+                &self.reference,
+            )
             .await?;
         let balance = crate::money::json_number(balance);
         Printed::written(format!("{{\"balance\":{balance}}}"))
@@ -124,10 +136,8 @@ impl SessionVerb {
 pub struct SessionOpen {
     #[arg(long)]
     provider: String,
-    #[arg(long)]
-    operator: String,
-    #[arg(long)]
-    external_id: String,
+    #[command(flatten)]
+    player: PlayerKey,
     #[arg(long)]
     currency: String,
     #[arg(long)]
@@ -147,8 +157,8 @@ impl SessionOpen {
         let session = admin
             .session_open(
                 &self.provider,
-                &self.operator,
-                &self.external_id,
+                &self.player.operator,
+                &self.player.external_id,
                 Currency::parse(&self.currency)?,
                 &self.game,
                 self.ttl_minutes,
