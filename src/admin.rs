@@ -7,7 +7,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::crypto::{Crypto, CryptoConfig};
 use crate::error::Error;
+use crate::ledger::crypto::{CryptoLedger, PayoutEnd};
 use crate::ledger::{Ledger, SessionId, TransferKind};
 use crate::money::{Amount, Currency};
 use crate::players::Players;
@@ -24,6 +26,7 @@ pub struct Admin {
     pool: Pool,
     players: Players,
     ledger: Ledger,
+    crypto_ledger: CryptoLedger,
 }
 
 impl Admin {
@@ -31,6 +34,7 @@ impl Admin {
         Self {
             players: Players::new(pool.clone()),
             ledger: Ledger::new(pool.clone()),
+            crypto_ledger: CryptoLedger::new(pool.clone()),
             pool,
         }
     }
@@ -79,10 +83,6 @@ impl Admin {
             )
             .await?;
         Ok(credentials)
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     /// Chooses the rail (`inabit` or `b2binpay`) of an operator's crypto payouts.
@@ -187,6 +187,42 @@ impl Admin {
             return Err(Error::bad_value("no open review with this id"));
         }
         Ok(())
+    }
+
+    /// Decides a credited deposit waiting in review: `completed` unlocks it, `reversed` takes
+    /// the credit back. Returns what happened (`applied` when the decision took).
+    pub async fn crypto_settle_deposit(&self, tx: &str, outcome: &str) -> Result<String, Error> {
+        self.crypto_ledger.deposit_settle(tx, outcome).await
+    }
+
+    /// Decides a payout waiting in review: paid keeps the amount out of the wallet, released
+    /// gives it back. Returns what happened (`applied` when the decision took).
+    pub async fn crypto_settle_payout(
+        &self,
+        operator: &str,
+        transaction_id: &str,
+        paid: bool,
+    ) -> Result<String, Error> {
+        let end = if paid {
+            PayoutEnd::Paid
+        } else {
+            PayoutEnd::Released
+        };
+        self.crypto_ledger
+            .payout_settle(operator, transaction_id, end)
+            .await
+    }
+
+    /// Gives a deposit in review that credited nothing a fresh start: reads it from inabit
+    /// again (hence the integration settings) and applies it. Returns whether it was
+    /// reopened and, if so, what applying it did.
+    pub async fn crypto_reopen_deposit(
+        &self,
+        config: CryptoConfig,
+        tx: &str,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let crypto = Crypto::new(config, self.pool.clone())?;
+        Ok(crypto.reopen_deposit(tx).await?)
     }
 
     /// Enables or disables a counterparty. Servers drop it from their caches at once.

@@ -1,4 +1,9 @@
-//! Configuration, from the environment (every variable has a default that runs).
+//! Configuration, from the environment or the matching flag (every variable has a default
+//! that runs). Every command reads `DATABASE_URL` and `CROUPIER_DATA_DIR`
+//! (`DatabaseSettings`); `serve` reads the rest (`ServerSettings`). Two admin verbs read a
+//! few of them too: `admin session open` takes `CROUPIER_SESSION_TTL_MINUTES` as the default
+//! of `--ttl-minutes`, and `admin crypto reopen-deposit` reads the crypto integration
+//! settings (`CryptoSettings`) to reach inabit.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -34,26 +39,20 @@
 //! | `CROUPIER_B2BINPAY_CALLBACK_URL` | unset | our public callback URL, sent with each payout |
 //! | `CROUPIER_B2BINPAY_LOGIN`, `_PASSWORD` | unset | older API: callbacks are signed with SHA-256(login + password) |
 //! | `CROUPIER_B2BINPAY_CALLBACK_SECRET` | unset | v3 callback secret (the HMAC key when set) |
-//! | `RUST_LOG` | `info` | log filter |
+//! | `RUST_LOG` | `info` (serve), `warn` (other commands) | log filter; logs go to stderr, in colour only on a terminal |
 
 use std::path::PathBuf;
 
 use clap::Args;
 
+/// Where the data lives: every command needs it. Global flags, so they may follow the
+/// subcommand (`croupier admin reconcile --data-dir /srv/croupier`).
 #[derive(Clone, Args)]
-pub struct Settings {
+#[command(next_help_heading = "Database")]
+pub struct DatabaseSettings {
     /// PostgreSQL URL; when unset, croupier runs its own cluster under the data folder.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
-
-    /// Address and port the HTTP API listens on.
-    #[arg(
-        long,
-        env = "CROUPIER_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub listen: String,
 
     /// Data folder; the embedded PostgreSQL cluster lives in `<data-dir>/pg`.
     #[arg(
@@ -63,63 +62,54 @@ pub struct Settings {
         global = true
     )]
     pub data_dir: PathBuf,
+}
+
+/// The server's own settings (`croupier serve`).
+#[derive(Clone, Args)]
+pub struct ServerSettings {
+    /// Address and port the HTTP API listens on.
+    #[arg(long, env = "CROUPIER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 
     /// Database connections per server.
-    #[arg(
-        long,
-        env = "CROUPIER_DB_POOL_SIZE",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
     /// HTTP worker threads.
-    #[arg(long, env = "CROUPIER_WORKERS", default_value_t = 1, global = true)]
+    #[arg(long, env = "CROUPIER_WORKERS", default_value_t = 1)]
     pub workers: usize,
 
     /// Lifetime of a game session, in minutes.
-    #[arg(
-        long,
-        env = "CROUPIER_SESSION_TTL_MINUTES",
-        default_value_t = 1440,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_SESSION_TTL_MINUTES", default_value_t = 1440)]
     pub session_ttl_minutes: u32,
 
     /// Group commit of concurrent bets: on or off.
-    #[arg(long, env = "CROUPIER_BATCHING", default_value = "on", value_parser = ["on", "off"], global = true)]
+    #[arg(long, env = "CROUPIER_BATCHING", default_value = "on", value_parser = ["on", "off"])]
     pub batching: String,
 
     /// Combiners: batches in flight at once.
-    #[arg(
-        long,
-        env = "CROUPIER_BATCH_COMBINERS",
-        default_value_t = 4,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_BATCH_COMBINERS", default_value_t = 4)]
     pub batch_combiners: usize,
 
     /// Largest batch.
-    #[arg(long, env = "CROUPIER_BATCH_MAX", default_value_t = 64, global = true)]
+    #[arg(long, env = "CROUPIER_BATCH_MAX", default_value_t = 64)]
     pub batch_max: usize,
 
     /// How long a combiner waits for a fuller batch, in microseconds.
-    #[arg(
-        long,
-        env = "CROUPIER_BATCH_WAIT_US",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_BATCH_WAIT_US", default_value_t = 0)]
     pub batch_wait_us: u64,
 
     /// Bets queued per combiner before new ones are refused (code 99).
+    #[arg(long, env = "CROUPIER_BATCH_QUEUE", default_value_t = 4096)]
+    pub batch_queue: usize,
+
+    /// Private listener for the inabit Remote Approver callback and the status page.
     #[arg(
         long,
-        env = "CROUPIER_BATCH_QUEUE",
-        default_value_t = 4096,
-        global = true
+        env = "CROUPIER_APPROVER_LISTEN",
+        default_value = "127.0.0.1:8091"
     )]
-    pub batch_queue: usize,
+    pub approver_listen: String,
 
     #[command(flatten)]
     pub crypto: CryptoSettings,
@@ -128,152 +118,82 @@ pub struct Settings {
 /// The crypto integrations (see the table above). Secrets are read from the environment and
 /// never printed.
 #[derive(Clone, Args)]
+#[command(next_help_heading = "Crypto integrations")]
 pub struct CryptoSettings {
-    /// Private listener for the inabit Remote Approver callback and the status page.
-    #[arg(
-        long,
-        env = "CROUPIER_APPROVER_LISTEN",
-        default_value = "127.0.0.1:8091",
-        global = true
-    )]
-    pub approver_listen: String,
-    #[arg(
-        long,
-        env = "CROUPIER_CRYPTO_ASSETS",
-        default_value = "[]",
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_CRYPTO_ASSETS", default_value = "[]")]
     pub crypto_assets: String,
     #[arg(
         long,
         env = "CROUPIER_CRYPTO_HTTP_TIMEOUT_MS",
-        default_value_t = 10_000,
-        global = true
+        default_value_t = 10_000
     )]
     pub crypto_http_timeout_ms: u64,
-    #[arg(
-        long,
-        env = "CROUPIER_CRYPTO_POLL_SECONDS",
-        default_value_t = 120,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_CRYPTO_POLL_SECONDS", default_value_t = 120)]
     pub crypto_poll_seconds: u64,
-    #[arg(
-        long,
-        env = "CROUPIER_CRYPTO_PAYOUT_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_CRYPTO_PAYOUT_SECONDS", default_value_t = 30)]
     pub crypto_payout_seconds: u64,
     #[arg(
         long,
         env = "CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS",
-        default_value_t = 60,
-        global = true
+        default_value_t = 60
     )]
     pub crypto_payout_idle_seconds: u64,
     #[arg(
         long,
         env = "CROUPIER_INABIT_GRAPHQL_URL",
-        default_value = "https://api.inabit.com/graphql",
-        global = true
+        default_value = "https://api.inabit.com/graphql"
     )]
     pub inabit_graphql_url: String,
     #[arg(
         long,
         env = "CROUPIER_INABIT_TERMINAL_URL",
-        default_value = "https://api.inabit.biz",
-        global = true
+        default_value = "https://api.inabit.biz"
     )]
     pub inabit_terminal_url: String,
-    #[arg(
-        long,
-        env = "CROUPIER_INABIT_TERMINAL_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_INABIT_TERMINAL_KEY", hide_env_values = true)]
     pub inabit_terminal_key: Option<String>,
-    #[arg(
-        long,
-        env = "CROUPIER_INABIT_LOGIN_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_INABIT_LOGIN_TOKEN", hide_env_values = true)]
     pub inabit_login_token: Option<String>,
-    #[arg(long, env = "CROUPIER_INABIT_WALLET_ID", global = true)]
+    #[arg(long, env = "CROUPIER_INABIT_WALLET_ID")]
     pub inabit_wallet_id: Option<String>,
     #[arg(
         long,
         env = "CROUPIER_INABIT_DEPOSITS_PATH",
-        default_value = "/v1/customer/transactions",
-        global = true
+        default_value = "/v1/customer/transactions"
     )]
     pub inabit_deposits_path: String,
     #[arg(
         long,
         env = "CROUPIER_INABIT_ACCESS_TOKEN_TTL_SECONDS",
-        default_value_t = 900,
-        global = true
+        default_value_t = 900
     )]
     pub inabit_access_token_ttl_seconds: u64,
-    #[arg(
-        long,
-        env = "CROUPIER_INABIT_LOGIN_REFRESH_DAYS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_INABIT_LOGIN_REFRESH_DAYS", default_value_t = 20)]
     pub inabit_login_refresh_days: u64,
-    #[arg(
-        long,
-        env = "CROUPIER_INABIT_PRIORITY",
-        default_value = "Medium",
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_INABIT_PRIORITY", default_value = "Medium")]
     pub inabit_priority: String,
     #[arg(
         long,
         env = "CROUPIER_B2BINPAY_URL",
-        default_value = "https://api.b2binpay.com",
-        global = true
+        default_value = "https://api.b2binpay.com"
     )]
     pub b2binpay_url: String,
-    #[arg(
-        long,
-        env = "CROUPIER_B2BINPAY_CLIENT_ID",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_B2BINPAY_CLIENT_ID", hide_env_values = true)]
     pub b2binpay_client_id: Option<String>,
-    #[arg(
-        long,
-        env = "CROUPIER_B2BINPAY_CLIENT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_B2BINPAY_CLIENT_SECRET", hide_env_values = true)]
     pub b2binpay_client_secret: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_WALLET_ID", global = true)]
+    #[arg(long, env = "CROUPIER_B2BINPAY_WALLET_ID")]
     pub b2binpay_wallet_id: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_CALLBACK_URL", global = true)]
+    #[arg(long, env = "CROUPIER_B2BINPAY_CALLBACK_URL")]
     pub b2binpay_callback_url: Option<String>,
-    #[arg(
-        long,
-        env = "CROUPIER_B2BINPAY_LOGIN",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_B2BINPAY_LOGIN", hide_env_values = true)]
     pub b2binpay_login: Option<String>,
-    #[arg(
-        long,
-        env = "CROUPIER_B2BINPAY_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CROUPIER_B2BINPAY_PASSWORD", hide_env_values = true)]
     pub b2binpay_password: Option<String>,
     #[arg(
         long,
         env = "CROUPIER_B2BINPAY_CALLBACK_SECRET",
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
     pub b2binpay_callback_secret: Option<String>,
 }
@@ -340,7 +260,7 @@ impl CryptoSettings {
     }
 }
 
-impl Settings {
+impl ServerSettings {
     /// Group-commit settings, None when batching is off.
     pub fn batch(&self) -> Option<crate::ledger::BatchSettings> {
         (self.batching == "on").then(|| crate::ledger::BatchSettings {
@@ -358,11 +278,13 @@ impl Settings {
             workers: self.workers,
             session_ttl_minutes: self.session_ttl_minutes,
             batching: self.batch(),
-            approver_listen: Some(self.crypto.approver_listen.clone()).filter(|l| !l.is_empty()),
+            approver_listen: Some(self.approver_listen.clone()).filter(|l| !l.is_empty()),
             crypto: self.crypto.config()?,
         })
     }
+}
 
+impl DatabaseSettings {
     /// Folder of the embedded PostgreSQL cluster.
     pub fn cluster_dir(&self) -> PathBuf {
         self.data_dir.join("pg")

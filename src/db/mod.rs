@@ -9,6 +9,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use crate::config::DatabaseSettings;
+
 pub use deadpool_postgres::Pool as DbPool;
 
 /// Builds a pool for `url` with at most `size` connections.
@@ -43,8 +45,10 @@ pub struct Database {
 }
 
 impl Database {
-    /// Connects (starting the embedded cluster when there is no URL) and migrates.
-    pub async fn open(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+    /// Connects (starting the embedded cluster when there is no URL) and migrates. A cluster
+    /// this call started is stopped again if anything after its start fails, so a failed
+    /// command leaves no PostgreSQL running behind it.
+    pub async fn open(settings: &DatabaseSettings, pool_size: usize) -> anyhow::Result<Self> {
         let (url, cluster) = match &settings.database_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -53,33 +57,25 @@ impl Database {
                     embedded::Cluster::start(&dir, embedded::Profile::Server)
                 })
                 .await??;
-                cluster.ensure_database("croupier").await?;
                 (cluster.database_url("croupier"), Some(cluster))
             }
         };
-        let pool = pool(&url, settings.db_pool_size)?;
-        let database = Self { url, pool, cluster };
-        let applied = {
-            let mut client = database.connect().await?;
-            migrate::run(&mut client).await?
-        };
-        if applied.migrations > 0 || applied.functions {
-            tracing::info!(
-                migrations = applied.migrations,
-                functions = applied.functions,
-                "database migrated"
-            );
+        match prepare(&url, pool_size, cluster.as_ref()).await {
+            Ok(pool) => Ok(Self { url, pool, cluster }),
+            Err(e) => {
+                if let Some(cluster) = cluster.filter(embedded::Cluster::started_here) {
+                    if let Err(stop) = stop(cluster).await {
+                        tracing::error!(error = %format!("{stop:#}"), "cannot stop the embedded PostgreSQL cluster");
+                    }
+                }
+                Err(e)
+            }
         }
-        Ok(database)
     }
 
     /// A connection of its own, outside the pool.
     pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
-        tokio::spawn(connection);
-        Ok(client)
+        connect(&self.url).await
     }
 
     /// The connection URL. Contains the password: never log it.
@@ -98,9 +94,42 @@ impl Database {
         self.pool.close();
         if let Some(cluster) = self.cluster {
             if always_stop || cluster.started_here() {
-                tokio::task::spawn_blocking(move || cluster.stop()).await??;
+                stop(cluster).await?;
             }
         }
         Ok(())
     }
+}
+
+/// Creates the database in the embedded cluster if needed, builds the pool and migrates.
+async fn prepare(
+    url: &str,
+    pool_size: usize,
+    cluster: Option<&embedded::Cluster>,
+) -> anyhow::Result<Pool> {
+    if let Some(cluster) = cluster {
+        cluster.ensure_database("croupier").await?;
+    }
+    let pool = pool(url, pool_size)?;
+    let applied = migrate::run(&mut connect(url).await?).await?;
+    if applied.migrations > 0 || applied.functions {
+        tracing::info!(
+            migrations = applied.migrations,
+            functions = applied.functions,
+            "database migrated"
+        );
+    }
+    Ok(pool)
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn stop(cluster: embedded::Cluster) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || cluster.stop()).await?
 }

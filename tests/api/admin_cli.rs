@@ -235,3 +235,114 @@ async fn reconcile_exits_1_when_a_balance_does_not_match_its_journal() {
     // The journal refuses edits.
     assert!(client.batch_execute("DELETE FROM journal").await.is_err());
 }
+
+/// A data folder of its own for a `croupier serve` run; on drop, any PostgreSQL still running
+/// on it is killed (so a failing test leaves nothing behind either) and the folder removed.
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("croupier-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("data folder");
+        Self(dir)
+    }
+
+    fn postmaster_pid(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.0.join("pg").join("postmaster.pid")).ok()?;
+        text.lines().next().map(str::to_string)
+    }
+
+    /// Processes whose command line names this folder (PostgreSQL runs `postgres -D <dir>/pg`).
+    fn processes(&self) -> Vec<String> {
+        let dir = self.0.to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                cmdline.contains(&dir).then_some(cmdline)
+            })
+            .collect()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if let Some(pid) = self.postmaster_pid() {
+            let _ = Command::new("kill").arg(pid).status();
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `croupier serve` on its embedded cluster in `dir` with the two listen addresses;
+/// returns whether it succeeded and its stderr.
+fn serve(dir: &DataDir, listen: &str, approver_listen: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("CROUPIER_DATA_DIR", &dir.0)
+        .env("CROUPIER_LISTEN", listen)
+        .env("CROUPIER_APPROVER_LISTEN", approver_listen)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("croupier runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The start failed with one line naming the taken address, in plain text (stderr is a
+/// pipe here, so no colour), and the embedded PostgreSQL it started is gone.
+fn assert_failed_cleanly(dir: &DataDir, (success, stderr): (bool, String), taken: &str) {
+    assert!(!success, "serve succeeded: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("croupier: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(&format!("croupier: cannot listen on {taken}: ")),
+        "{stderr}"
+    );
+    assert!(errors[0].contains("Address already in use"), "{stderr}");
+    assert!(
+        stderr.contains("started the embedded PostgreSQL cluster"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stopped the embedded PostgreSQL cluster"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("\x1b["),
+        "colour in piped logs: {stderr:?}"
+    );
+    assert_eq!(dir.postmaster_pid(), None, "postmaster.pid left behind");
+    assert_eq!(dir.processes(), Vec::<String>::new());
+}
+
+#[test]
+fn a_server_whose_port_is_taken_stops_its_postgres_and_says_why_in_one_line() {
+    let dir = DataDir::new("port-taken");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = listener.local_addr().unwrap().to_string();
+    let outcome = serve(&dir, &taken, "127.0.0.1:0");
+    assert_failed_cleanly(&dir, outcome, &taken);
+}
+
+#[test]
+fn a_server_whose_approver_port_is_taken_stops_its_postgres_too() {
+    let dir = DataDir::new("approver-port-taken");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = listener.local_addr().unwrap().to_string();
+    let outcome = serve(&dir, "127.0.0.1:0", &taken);
+    assert_failed_cleanly(&dir, outcome, &taken);
+}

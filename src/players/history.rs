@@ -1,44 +1,10 @@
-//! Players, their wallets and game sessions: everything about a player that is not moving
-//! money (that is the ledger's). An operator reaches only its own players: every query here
-//! is keyed by (operator, external id).
+//! A player's history: rounds (bets grouped by provider and game round), newest first, in
+//! keyset-paginated pages, and the time bounds and cursors a caller may pass.
 
-use deadpool_postgres::Pool;
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Players;
 use crate::error::Error;
-use crate::ledger::SessionId;
-use crate::money::Currency;
-
-/// A player's wallet in one currency, as the operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlayerWallet {
-    pub player_id: Uuid,
-    /// Whether this call created the player or the wallet.
-    pub created: bool,
-    pub blocked: bool,
-    pub currency: Currency,
-    pub balance: Decimal,
-    pub locked: Decimal,
-}
-
-impl PlayerWallet {
-    /// The part of the balance that may be withdrawn.
-    pub fn withdrawable(&self) -> Decimal {
-        (self.balance - self.locked).max(Decimal::ZERO)
-    }
-}
-
-/// A session opened for a game launch.
-#[derive(Debug, Clone)]
-pub struct OpenedSession {
-    pub id: SessionId,
-    pub player_id: Uuid,
-    /// RFC 3339.
-    pub expires_at: String,
-    /// The provider's launch URL template, if it has one.
-    pub launch_url_template: Option<String>,
-}
 
 /// History filter on round state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,17 +39,6 @@ pub struct HistoryPage {
 
 /// Largest history page.
 pub const MAX_PAGE: i64 = 100;
-
-pub struct Players {
-    pool: Pool,
-}
-
-const WALLET: &str = "
-SELECT p.id, p.status = 'blocked', w.currency, w.balance, w.locked
-  FROM players p JOIN wallets w ON w.player_id = p.id
- WHERE p.operator_id = $1 AND p.external_id = $2 AND ($3::text IS NULL OR w.currency = $3)
- ORDER BY w.currency
- LIMIT 2";
 
 /// Rounds: a player's bets grouped by (provider, gameRoundId); a bet without a round id is a
 /// round of its own. A round is ended when none of its bets is open. Keyset-paginated on
@@ -132,154 +87,6 @@ SELECT started_at::text, provider_id, round_key, round::text
  LIMIT $8";
 
 impl Players {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
-    }
-
-    /// Creates a player of `operator` with a wallet in `currency`, or finds them. Idempotent.
-    pub async fn create(
-        &self,
-        operator: &str,
-        external_id: &str,
-        currency: Currency,
-    ) -> Result<PlayerWallet, Error> {
-        check_external_id(external_id)?;
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let new_player = tx
-            .execute(
-                "INSERT INTO players (id, operator_id, external_id) VALUES ($1, $2, $3)
-                 ON CONFLICT ON CONSTRAINT players_operator_external_unique DO NOTHING",
-                &[&Uuid::now_v7(), &operator, &external_id],
-            )
-            .await?;
-        let new_wallet = tx
-            .execute(
-                "INSERT INTO wallets (id, player_id, currency)
-                 SELECT $1, id, $4 FROM players WHERE operator_id = $2 AND external_id = $3
-                 ON CONFLICT ON CONSTRAINT wallets_player_currency_unique DO NOTHING",
-                &[&Uuid::now_v7(), &operator, &external_id, &currency.code()],
-            )
-            .await?;
-        tx.commit().await?;
-        let mut wallet = self.wallet(operator, external_id, Some(currency)).await?;
-        wallet.created = new_player + new_wallet > 0;
-        Ok(wallet)
-    }
-
-    /// The player's wallet in `currency`; without a currency, the player's only wallet.
-    pub async fn wallet(
-        &self,
-        operator: &str,
-        external_id: &str,
-        currency: Option<Currency>,
-    ) -> Result<PlayerWallet, Error> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(WALLET).await?;
-        let code = currency.map(|c| c.code());
-        let rows = client
-            .query(&stmt, &[&operator, &external_id, &code])
-            .await?;
-        let row = match rows.as_slice() {
-            [row] => row,
-            [] => return Err(Error::PlayerNotFound),
-            _ => {
-                return Err(Error::MissingField(
-                    "currency (the player has several wallets)".into(),
-                ))
-            }
-        };
-        Ok(PlayerWallet {
-            player_id: row.try_get(0)?,
-            created: false,
-            blocked: row.try_get(1)?,
-            currency: Currency::parse(row.try_get(2)?)
-                .map_err(|e| Error::Internal(anyhow::anyhow!("wallet currency: {e}")))?,
-            balance: row.try_get(3)?,
-            locked: row.try_get(4)?,
-        })
-    }
-
-    /// Blocks or unblocks a player: a blocked player cannot bet, be launched into a game or
-    /// receive deposits.
-    pub async fn set_blocked(
-        &self,
-        operator: &str,
-        external_id: &str,
-        blocked: bool,
-    ) -> Result<(), Error> {
-        let status = if blocked { "blocked" } else { "active" };
-        let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                "UPDATE players SET status = $3 WHERE operator_id = $1 AND external_id = $2",
-                &[&operator, &external_id, &status],
-            )
-            .await?;
-        if n == 0 {
-            return Err(Error::PlayerNotFound);
-        }
-        Ok(())
-    }
-
-    /// Opens a game session for `provider` on the player's wallet in `currency`.
-    pub async fn open_session(
-        &self,
-        provider: &str,
-        operator: &str,
-        external_id: &str,
-        currency: Currency,
-        game: &str,
-        ttl_minutes: u32,
-    ) -> Result<OpenedSession, Error> {
-        if game.is_empty() || game.len() > 128 {
-            return Err(Error::bad_value("gameId must be 1 to 128 characters"));
-        }
-        let minutes = i32::try_from(ttl_minutes)
-            .map_err(|_| Error::bad_value("session lifetime too long"))?;
-        let client = self.pool.get().await?;
-        let provider_row = client
-            .query_opt(
-                "SELECT status = 'active', launch_url_template FROM counterparties
-                  WHERE id = $1 AND role = 'provider'",
-                &[&provider],
-            )
-            .await?
-            .ok_or_else(|| Error::bad_value("unknown provider"))?;
-        if !provider_row.try_get::<_, bool>(0)? {
-            return Err(Error::bad_value("provider disabled"));
-        }
-        let launch_url_template: Option<String> = provider_row.try_get(1)?;
-        let wallet = self.wallet(operator, external_id, Some(currency)).await?;
-        if wallet.blocked {
-            return Err(Error::PlayerBlocked);
-        }
-        let session = Uuid::now_v7();
-        let row = client
-            .query_one(
-                "INSERT INTO sessions (id, player_id, wallet_id, provider_id, game_id, expires_at)
-                 SELECT $1, $2, w.id, $3, $4, now() + make_interval(mins => $6)
-                   FROM wallets w WHERE w.player_id = $2 AND w.currency = $5
-                 RETURNING to_json(expires_at)::text",
-                &[
-                    &session,
-                    &wallet.player_id,
-                    &provider,
-                    &game,
-                    &currency.code(),
-                    &minutes,
-                ],
-            )
-            .await?;
-        let expires_json: String = row.try_get(0)?;
-        Ok(OpenedSession {
-            id: SessionId(session),
-            player_id: wallet.player_id,
-            expires_at: expires_json.trim_matches('"').to_string(),
-            launch_url_template,
-        })
-    }
-
     /// One page of the player's rounds, newest first.
     pub async fn history(
         &self,
@@ -383,82 +190,6 @@ impl Players {
     }
 }
 
-/// Placeholders a launch URL template may use.
-const LAUNCH_PLACEHOLDERS: &[&str] = &[
-    "{sessionId}",
-    "{gameId}",
-    "{language}",
-    "{currency}",
-    "{mode}",
-    "{returnUrl}",
-    "{playerId}",
-];
-
-/// A launch URL template must be an http(s) URL that names the session.
-pub fn check_launch_template(template: &str) -> Result<(), Error> {
-    let scheme_ok = template.starts_with("https://") || template.starts_with("http://");
-    if !scheme_ok || template.len() > 2048 || !template.contains("{sessionId}") {
-        return Err(Error::bad_value(
-            "the launch URL template must be an http(s) URL containing {sessionId}",
-        ));
-    }
-    Ok(())
-}
-
-/// What a launch URL is made of.
-#[derive(Debug, Clone)]
-pub struct LaunchFields<'a> {
-    pub session: SessionId,
-    pub player_id: Uuid,
-    pub game: &'a str,
-    pub language: &'a str,
-    pub currency: Currency,
-    pub mode: &'a str,
-    pub return_url: &'a str,
-}
-
-/// Fills a launch URL template, every value percent-encoded.
-pub fn launch_url(template: &str, f: &LaunchFields<'_>) -> String {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    // RFC 3986 unreserved characters stay as they are.
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    let session = f.session.0.to_string();
-    let player = f.player_id.to_string();
-    let values = [
-        session.as_str(),
-        f.game,
-        f.language,
-        f.currency.code(),
-        f.mode,
-        f.return_url,
-        player.as_str(),
-    ];
-    let mut url = template.to_string();
-    for (placeholder, value) in LAUNCH_PLACEHOLDERS.iter().zip(values) {
-        if url.contains(placeholder) {
-            let encoded = utf8_percent_encode(value, COMPONENT).to_string();
-            url = url.replace(placeholder, &encoded);
-        }
-    }
-    url
-}
-
-fn check_external_id(external_id: &str) -> Result<(), Error> {
-    if external_id.is_empty()
-        || external_id.len() > 128
-        || external_id.chars().any(char::is_control)
-    {
-        return Err(Error::bad_value(
-            "playerExternalId must be 1 to 128 printable characters",
-        ));
-    }
-    Ok(())
-}
-
 /// A time bound: epoch milliseconds (`1719766120806`) or an RFC 3339 time with its offset
 /// (`2026-11-21T10:00:00Z`, `2026-11-21T10:00:00.5+02:00`); PostgreSQL reads it
 /// (`parse_time`). Anything else is refused rather than guessed at.
@@ -537,27 +268,6 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn launch_urls_encode_every_value() {
-        let template = "https://games.example/play?s={sessionId}&g={gameId}&l={language}&r={returnUrl}&m={mode}";
-        let fields = LaunchFields {
-            session: SessionId(Uuid::nil()),
-            player_id: Uuid::nil(),
-            game: "slot 1&x=2",
-            language: "en",
-            currency: Currency::parse("USD").expect("known"),
-            mode: "real",
-            return_url: "https://casino.example/back?a=1",
-        };
-        assert_eq!(
-            launch_url(template, &fields),
-            "https://games.example/play?s=00000000-0000-0000-0000-000000000000&g=slot%201%26x%3D2&l=en&r=https%3A%2F%2Fcasino.example%2Fback%3Fa%3D1&m=real"
-        );
-        assert!(check_launch_template(template).is_ok());
-        assert!(check_launch_template("ftp://x/{sessionId}").is_err());
-        assert!(check_launch_template("https://x/no-session").is_err());
-    }
 
     #[test]
     fn time_bounds_are_epoch_millis_or_rfc3339_with_offset() {

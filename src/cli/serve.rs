@@ -1,0 +1,117 @@
+//! `croupier serve`: the HTTP server on its database, until Ctrl-C or SIGTERM.
+
+use crate::config::{DatabaseSettings, ServerSettings};
+use crate::db::Database;
+use crate::startup::{Application, ServerConfig};
+
+/// Runs the server. Whatever fails once the database is open (a listener that cannot bind,
+/// the demo data, the server itself), the embedded cluster is stopped before the error is
+/// returned: a server that could not start must not leave a PostgreSQL running.
+pub async fn serve(database: &DatabaseSettings, settings: &ServerSettings) -> anyhow::Result<()> {
+    // Settings first: a bad one is refused before any cluster starts.
+    let config = settings.server()?;
+    let db = Database::open(database, settings.db_pool_size).await?;
+    let served = serve_on(&db, &config, settings).await;
+    let closed = db.close(true).await;
+    if let (Err(_), Err(e)) = (&served, &closed) {
+        tracing::error!(error = %format!("{e:#}"), "cannot close the database");
+    }
+    served.and(closed)
+}
+
+/// Serves on an open database until a shutdown signal, then drains requests in flight.
+async fn serve_on(
+    db: &Database,
+    config: &ServerConfig,
+    settings: &ServerSettings,
+) -> anyhow::Result<()> {
+    if db.is_embedded() {
+        load_demo_fixtures(db).await?;
+    }
+    let app = Application::build(config, db.pool.clone())?;
+    let watcher = app.watch_changes(db.url().to_string());
+    let jobs = app.start_jobs();
+    let handle = app.handle();
+    let listen = config
+        .listen
+        .rsplit_once(':')
+        .map(|(host, _)| format!("{host}:{}", app.port()))
+        .unwrap_or_else(|| config.listen.clone());
+    tracing::info!(
+        listen = %listen,
+        workers = settings.workers,
+        pool = settings.db_pool_size,
+        batching = ?config.batching,
+        approver = ?app.approver_port(),
+        "croupier is serving"
+    );
+    if db.is_embedded() {
+        print_demo_request(&listen);
+    }
+    let server = tokio::spawn(app.run_until_stopped());
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    handle.stop(true).await;
+    let stopped = server.await;
+    watcher.abort();
+    for job in jobs {
+        job.abort();
+    }
+    stopped??;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// Loads `fixtures/demo.sql` into an empty embedded database.
+async fn load_demo_fixtures(db: &Database) -> anyhow::Result<()> {
+    let client = db.connect().await?;
+    let empty = client
+        .query_one("SELECT NOT EXISTS (SELECT 1 FROM counterparties)", &[])
+        .await?
+        .try_get::<_, bool>(0)?;
+    if empty {
+        client
+            .batch_execute(include_str!("../../fixtures/demo.sql"))
+            .await?;
+        tracing::info!("loaded the demo data (fixtures/demo.sql)");
+    }
+    Ok(())
+}
+
+const DEMO_PROVIDER: &str = "933a215f-a9e6-4f88-9d91-52a87cd50499";
+const DEMO_SECRET: &str = "demo-provider-secret";
+const DEMO_SESSION: &str = "01900000-0000-7000-8000-0000000000a1";
+const DEMO_OPERATOR: &str = "5c2f4b1e-8d3a-4c6f-9e7b-1a2b3c4d5e6f";
+const DEMO_OPERATOR_SECRET: &str = "demo-operator-secret";
+
+/// Prints a signed PayIn ready to paste (it signs at paste time, so it never expires).
+fn print_demo_request(listen: &str) {
+    println!(
+        r#"
+Demo operator {DEMO_OPERATOR} (secret {DEMO_OPERATOR_SECRET}), players alice (USD 1000), bob (EUR 500).
+Demo provider {DEMO_PROVIDER}, session {DEMO_SESSION} (player alice, USD).
+A signed PayIn of 1.50, ready to paste (needs curl and openssl):
+
+CP={DEMO_PROVIDER}; SECRET={DEMO_SECRET}; SESSION={DEMO_SESSION}
+TS=$(date +%s%3N); RID=$(openssl rand -hex 16); BODY="{{\"betId\":\"demo-$RID\",\"betAmount\":1.50}}"
+SIGN=$(printf '%s' "$BODY.$CP.$TS.$RID" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
+curl -s -X POST "http://{listen}/v1/sessions/$SESSION/bets/pay-in" -H "Content-Type: application/json" \
+  -H "X-Counterparty-Id: $CP" -H "X-Timestamp: $TS" -H "X-Request-Id: $RID" -H "X-Sign: $SIGN" -d "$BODY"; echo
+"#
+    );
+}
