@@ -87,7 +87,7 @@ impl Admin {
 
     /// Chooses the rail (`inabit` or `b2binpay`) of an operator's crypto payouts.
     pub async fn operator_set_payout_rail(&self, operator: &str, rail: &str) -> Result<(), Error> {
-        if crate::ledger::crypto::Rail::parse(rail).is_none() {
+        if crate::ledger::crypto::Rail::parse(rail).is_err() {
             return Err(Error::bad_value("rail must be inabit or b2binpay"));
         }
         let client = self.pool.get().await?;

@@ -329,7 +329,8 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         load_demo_fixtures(&db).await?;
     }
     let server = settings.server()?;
-    let app = Application::build(&server, db.pool.clone())?;
+    let crypto_pool = crate::db::pool(db.url(), server.crypto.db_pool_size)?;
+    let app = Application::build(&server, db.pool.clone(), crypto_pool)?;
     let watcher = app.watch_changes(db.url().to_string());
     let jobs = app.start_jobs();
     let handle = app.handle();
@@ -514,28 +515,24 @@ async fn run_admin(
                     outcome,
                 },
         } => {
-            let end = if outcome == "paid" {
-                crate::ledger::crypto::PayoutEnd::Paid
-            } else {
-                crate::ledger::crypto::PayoutEnd::Released
-            };
+            let end = crate::ledger::crypto::PayoutEnd::parse(&outcome)?;
             let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
                 .payout_settle(&operator, &transaction_id, end)
                 .await?;
             decided(
                 json!({ "transactionId": transaction_id, "as": outcome, "settle": settled }),
-                settled == "applied",
+                settled == crate::ledger::crypto::SettleOutcome::Applied,
             )
         }
         AdminVerb::Crypto {
             verb: CryptoVerb::SettleDeposit { tx, outcome },
         } => {
             let settled = crate::ledger::crypto::CryptoLedger::new(admin.pool().clone())
-                .deposit_settle(&tx, &outcome)
+                .deposit_settle(&tx, crate::ledger::crypto::DepositState::parse(&outcome)?)
                 .await?;
             decided(
                 json!({ "tx": tx, "as": outcome, "settle": settled }),
-                settled == "applied",
+                settled == crate::ledger::crypto::SettleOutcome::Applied,
             )
         }
         AdminVerb::Crypto {
@@ -546,7 +543,7 @@ async fn run_admin(
             let (reopened, outcome) = crypto.reopen_deposit(&tx).await?;
             decided(
                 json!({ "tx": tx, "reopen": reopened, "outcome": outcome }),
-                reopened == "reopened",
+                reopened == crate::ledger::crypto::ReopenOutcome::Reopened,
             )
         }
         AdminVerb::Crypto {

@@ -5,6 +5,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::error::{Error, IntegrationCause};
+
 /// Why a provider call failed. Never carries a token, key or secret.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
@@ -61,12 +63,43 @@ impl ProviderError {
         }
     }
 
+    /// What the failure means for the caller of our API: whether asking again may help.
+    pub fn cause(&self) -> IntegrationCause {
+        let busy = |status: &u16| *status >= 500 || matches!(status, 408 | 429);
+        match self {
+            ProviderError::NotConfigured(_) => IntegrationCause::NotConfigured,
+            ProviderError::Timeout => IntegrationCause::Timeout,
+            ProviderError::Transport(_) => IntegrationCause::Transport,
+            ProviderError::Http { status, .. }
+            | ProviderError::GraphQl { status, .. }
+            | ProviderError::InvalidRequest { status, .. }
+                if busy(status) =>
+            {
+                IntegrationCause::Unavailable
+            }
+            ProviderError::Http { .. }
+            | ProviderError::GraphQl { .. }
+            | ProviderError::InvalidRequest { .. }
+            | ProviderError::Unauthenticated
+            | ProviderError::Decode(_) => IntegrationCause::Refused,
+        }
+    }
+
     pub fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             ProviderError::Timeout
         } else {
             // Without the URL: it is configuration, and the error is logged.
             ProviderError::Transport(e.without_url().to_string())
+        }
+    }
+}
+
+impl From<ProviderError> for Error {
+    fn from(e: ProviderError) -> Self {
+        Error::Integration {
+            cause: e.cause(),
+            message: e.to_string(),
         }
     }
 }
