@@ -189,3 +189,30 @@ impl TokenCache {
         Ok(token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_that_may_answer_later_is_retryable_and_a_refusal_is_not() {
+        let http = |status| ProviderError::Http {
+            status,
+            body: String::new(),
+        };
+        let retryable = |e: ProviderError| Error::from(e).retryable();
+        assert!(retryable(ProviderError::Timeout));
+        assert!(retryable(ProviderError::Transport("reset".into())));
+        assert!(retryable(http(503)));
+        assert!(retryable(http(429)));
+        assert!(!retryable(http(400)));
+        assert!(!retryable(ProviderError::InvalidRequest {
+            status: 400,
+            message: "Invalid request".into()
+        }));
+        assert!(!retryable(ProviderError::Unauthenticated));
+        assert!(!retryable(ProviderError::NotConfigured("the key")));
+        assert_eq!(http(502).cause(), IntegrationCause::Unavailable);
+        assert_eq!(http(404).cause(), IntegrationCause::Refused);
+    }
+}

@@ -1428,11 +1428,20 @@ async fn a_deposit_address_timed_out_at_inabit_is_retryable_and_a_refused_one_is
     r.expect(103);
     assert!(!r.body.contains(TERMINAL_KEY), "{}", r.body);
     assert_eq!(inabit.state().address_calls, 0);
+    // Neither try left a claim on the player's customer behind.
+    let client = app.pool.get().await.unwrap();
+    let customers: i64 = client
+        .query_one("SELECT count(*) FROM crypto_customers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(customers, 0);
     // Once inabit accepts, the address is created, once.
     inabit.state().refuse_customer = false;
     let to = app.address_of("ann").await;
     assert_eq!(app.address_of("ann").await, to);
     assert_eq!(inabit.state().address_calls, 1);
+    assert_eq!(inabit.state().customer_calls, 3);
     assert_eq!(app.ann().await, (dec("0"), dec("0")));
     assert_eq!(app.wallet_of("ann", "USD").await, (dec("0"), 0));
     app.assert_books_balance().await;

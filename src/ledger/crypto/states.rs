@@ -71,13 +71,6 @@ text_enum! {
     }
 }
 
-impl PayoutState {
-    /// Held or submitted: a provider may still act on it.
-    pub fn in_flight(self) -> bool {
-        matches!(self, PayoutState::Held | PayoutState::Submitted)
-    }
-}
-
 text_enum! {
     /// How a payout ended, as the provider tells it (or a person decides).
     PayoutEnd {
