@@ -302,16 +302,7 @@ impl CryptoLedger {
     }
 
     pub async fn payout_by_id(&self, id: Uuid) -> Result<Option<Payout>, Error> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.id = $1"
-        );
-        client
-            .query_opt(&sql, &[&id])
-            .await?
-            .map(|r| payout_from(&r))
-            .transpose()
+        self.payout_where("p.id = $1", &[&id]).await
     }
 
     pub async fn payout_by_transaction(
@@ -319,16 +310,11 @@ impl CryptoLedger {
         operator_id: &str,
         transaction_id: &str,
     ) -> Result<Option<Payout>, Error> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.operator_id = $1 AND p.transaction_id = $2"
-        );
-        client
-            .query_opt(&sql, &[&operator_id, &transaction_id])
-            .await?
-            .map(|r| payout_from(&r))
-            .transpose()
+        self.payout_where(
+            "p.operator_id = $1 AND p.transaction_id = $2",
+            &[&operator_id, &transaction_id],
+        )
+        .await
     }
 
     pub async fn payout_by_provider_ref(
@@ -336,13 +322,26 @@ impl CryptoLedger {
         rail: Rail,
         provider_ref: &str,
     ) -> Result<Option<Payout>, Error> {
+        self.payout_where(
+            "p.rail = $1 AND p.provider_ref = $2",
+            &[&rail.as_str(), &provider_ref],
+        )
+        .await
+    }
+
+    /// The payout matching `condition` (on `crypto_payouts p`), which names one at most.
+    async fn payout_where(
+        &self,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Payout>, Error> {
         let client = self.pool.get().await?;
         let sql = format!(
             "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.rail = $1 AND p.provider_ref = $2"
+              WHERE {condition}"
         );
         client
-            .query_opt(&sql, &[&rail.as_str(), &provider_ref])
+            .query_opt(&sql, params)
             .await?
             .map(|r| payout_from(&r))
             .transpose()
