@@ -7,9 +7,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::crypto::EventOutcome;
 use crate::crypto::{Crypto, CryptoConfig};
 use crate::error::Error;
-use crate::ledger::crypto::{CryptoLedger, PayoutEnd};
+use crate::ledger::crypto::{CryptoLedger, DepositState, PayoutEnd};
+/// What the crypto decisions answer, for the command line.
+pub use crate::ledger::crypto::{ReopenOutcome, SettleOutcome};
 use crate::ledger::{Ledger, SessionId, TransferKind};
 use crate::money::{Amount, Currency};
 use crate::players::Players;
@@ -87,7 +90,7 @@ impl Admin {
 
     /// Chooses the rail (`inabit` or `b2binpay`) of an operator's crypto payouts.
     pub async fn operator_set_payout_rail(&self, operator: &str, rail: &str) -> Result<(), Error> {
-        if crate::ledger::crypto::Rail::parse(rail).is_none() {
+        if crate::ledger::crypto::Rail::parse(rail).is_err() {
             return Err(Error::bad_value("rail must be inabit or b2binpay"));
         }
         let client = self.pool.get().await?;
@@ -191,7 +194,12 @@ impl Admin {
 
     /// Decides a credited deposit waiting in review: `completed` unlocks it, `reversed` takes
     /// the credit back. Returns what happened (`applied` when the decision took).
-    pub async fn crypto_settle_deposit(&self, tx: &str, outcome: &str) -> Result<String, Error> {
+    pub async fn crypto_settle_deposit(
+        &self,
+        tx: &str,
+        outcome: &str,
+    ) -> Result<SettleOutcome, Error> {
+        let outcome = DepositState::parse(outcome)?;
         self.crypto_ledger.deposit_settle(tx, outcome).await
     }
 
@@ -202,7 +210,7 @@ impl Admin {
         operator: &str,
         transaction_id: &str,
         paid: bool,
-    ) -> Result<String, Error> {
+    ) -> Result<SettleOutcome, Error> {
         let end = if paid {
             PayoutEnd::Paid
         } else {
@@ -220,7 +228,7 @@ impl Admin {
         &self,
         config: CryptoConfig,
         tx: &str,
-    ) -> anyhow::Result<(String, Option<String>)> {
+    ) -> anyhow::Result<(ReopenOutcome, Option<EventOutcome>)> {
         let crypto = Crypto::new(config, self.pool.clone())?;
         Ok(crypto.reopen_deposit(tx).await?)
     }

@@ -21,6 +21,7 @@
 //! | `CROUPIER_APPROVER_LISTEN` | `127.0.0.1:8091` | private listener of the inabit Remote Approver callback and the crypto status (empty = off) |
 //! | `CROUPIER_CRYPTO_ASSETS` | `[]` | JSON list of offered assets: `{asset, blockchain, decimals, inabitAssetId, inabitBlockchainId, b2binpayCurrencyId}` |
 //! | `CROUPIER_CRYPTO_HTTP_TIMEOUT_MS` | `10000` | limit on every provider call |
+//! | `CROUPIER_CRYPTO_DB_POOL_SIZE` | `4` | database connections of the crypto work (jobs, deposit addresses, provider calls), a pool apart from the bet path's |
 //! | `CROUPIER_CRYPTO_POLL_SECONDS` | `120` | deposit polling interval (0 = off) |
 //! | `CROUPIER_CRYPTO_PAYOUT_SECONDS` | `30` | payout tracking and recovery interval (0 = off) |
 //! | `CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS` | `60` | a payout in flight is left alone this long before recovery looks at it |
@@ -128,6 +129,10 @@ pub struct CryptoSettings {
         default_value_t = 10_000
     )]
     pub crypto_http_timeout_ms: u64,
+    /// Database connections of the crypto work (jobs, addresses, provider calls), apart
+    /// from the `CROUPIER_DB_POOL_SIZE` connections of the bet path.
+    #[arg(long, env = "CROUPIER_CRYPTO_DB_POOL_SIZE", default_value_t = 4)]
+    pub crypto_db_pool_size: usize,
     #[arg(long, env = "CROUPIER_CRYPTO_POLL_SECONDS", default_value_t = 120)]
     pub crypto_poll_seconds: u64,
     #[arg(long, env = "CROUPIER_CRYPTO_PAYOUT_SECONDS", default_value_t = 30)]
@@ -252,6 +257,7 @@ impl CryptoSettings {
             },
             assets,
             http_timeout: Duration::from_millis(self.crypto_http_timeout_ms.max(1)),
+            db_pool_size: self.crypto_db_pool_size.max(1),
             poll_interval: every(self.crypto_poll_seconds),
             payout_interval: every(self.crypto_payout_seconds),
             payout_idle: Duration::from_secs(self.crypto_payout_idle_seconds),

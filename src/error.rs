@@ -61,9 +61,13 @@ pub enum Error {
     Conflict,
     #[error("transaction not found")]
     TransactionNotFound,
-    /// A counterparty's integration is not set up or failed (e.g. no launch URL).
-    #[error("integration failure: {0}")]
-    Integration(String),
+    /// A counterparty's integration is not set up or failed (e.g. no launch URL, a crypto
+    /// provider that timed out or refused); `cause` says whether asking again may help.
+    #[error("integration failure: {message}")]
+    Integration {
+        cause: IntegrationCause,
+        message: String,
+    },
     /// The database could not be reached or gave up on the statement (connection lost, pool
     /// exhausted, shutdown, serialization failure). Nothing was applied; a retry may succeed.
     #[error("database unavailable")]
@@ -73,10 +77,48 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
+/// Why an integration failed, as far as the caller's next step goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationCause {
+    /// Not set up on our side (no key, no rate, no provider ids): fixed by configuration.
+    NotConfigured,
+    /// The provider gave no answer in time; it may or may not have acted.
+    Timeout,
+    /// The connection failed or broke.
+    Transport,
+    /// The provider answered that it cannot serve now (5xx, 408, 429).
+    Unavailable,
+    /// The provider answered and refused (or answered what cannot be read): the same
+    /// request gets the same answer.
+    Refused,
+}
+
+impl IntegrationCause {
+    /// Whether the same request may succeed if sent again unchanged.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            IntegrationCause::Timeout | IntegrationCause::Transport | IntegrationCause::Unavailable
+        )
+    }
+}
+
 impl Error {
     /// Whether the same request may succeed if sent again unchanged.
     pub fn retryable(&self) -> bool {
-        matches!(self, Error::Unavailable(_) | Error::Internal(_))
+        match self {
+            Error::Unavailable(_) | Error::Internal(_) => true,
+            Error::Integration { cause, .. } => cause.retryable(),
+            _ => false,
+        }
+    }
+
+    /// An integration that is not set up on our side.
+    pub fn not_configured(what: impl Into<String>) -> Self {
+        Error::Integration {
+            cause: IntegrationCause::NotConfigured,
+            message: what.into(),
+        }
     }
 
     pub fn bad_format(what: impl Into<String>) -> Self {

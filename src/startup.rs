@@ -28,7 +28,9 @@ pub struct AppState {
 
 impl AppState {
     /// Shared state; with `batching`, the ledger's combiners start on the current runtime.
-    pub fn new(config: &ServerConfig, pool: Pool) -> anyhow::Result<Self> {
+    /// `pool` serves the bet path and the operator API; `crypto_pool` the crypto work alone,
+    /// so that a slow provider cannot take connections from bets.
+    pub fn new(config: &ServerConfig, pool: Pool, crypto_pool: Pool) -> anyhow::Result<Self> {
         let ledger = match config.batching {
             Some(settings) => Ledger::batched(pool.clone(), settings),
             None => Ledger::new(pool.clone()),
@@ -36,7 +38,7 @@ impl AppState {
         Ok(Self {
             auth: Authenticator::new(pool.clone()),
             ledger,
-            crypto: Arc::new(Crypto::new(config.crypto.clone(), pool.clone())?),
+            crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto_pool)?),
             players: Players::new(pool),
             session_ttl_minutes: config.session_ttl_minutes,
         })
@@ -81,12 +83,12 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener and prepares the HTTP workers. Must be called inside a Tokio
-    /// runtime (the ledger's combiners run on it).
-    pub fn build(config: &ServerConfig, pool: Pool) -> anyhow::Result<Self> {
+    /// runtime (the ledger's combiners run on it). See `AppState::new` for the two pools.
+    pub fn build(config: &ServerConfig, pool: Pool, crypto_pool: Pool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(config, pool)?);
+        let state = web::Data::new(AppState::new(config, pool, crypto_pool)?);
         let workers = config.workers;
         let shared = state.clone();
         let server = HttpServer::new(move || {

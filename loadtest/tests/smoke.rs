@@ -26,7 +26,8 @@ async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
     let cluster = CLUSTER.get_or_init(|| TestCluster::start("loadtest-smoke").unwrap());
     let url = cluster.fresh_database().await.unwrap();
     let pool = croupier::db::pool(&url, 8).unwrap();
-    let app = Application::build(&ServerConfig::local(batching), pool).unwrap();
+    let crypto_pool = croupier::db::pool(&url, 2).unwrap();
+    let app = Application::build(&ServerConfig::local(batching), pool, crypto_pool).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
     tokio::spawn(app.run_until_stopped());
     (addr, url)

@@ -28,7 +28,9 @@ async fn serve_on(
     if db.is_embedded() {
         load_demo_fixtures(db).await?;
     }
-    let app = Application::build(config, db.pool.clone())?;
+    // The crypto work has connections of its own: a slow provider never starves the bets.
+    let crypto_pool = crate::db::pool(db.url(), config.crypto.db_pool_size)?;
+    let app = Application::build(config, db.pool.clone(), crypto_pool)?;
     let watcher = app.watch_changes(db.url().to_string());
     let jobs = app.start_jobs();
     let handle = app.handle();

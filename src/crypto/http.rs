@@ -5,6 +5,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::error::{Error, IntegrationCause};
+
 /// Why a provider call failed. Never carries a token, key or secret.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
@@ -61,12 +63,43 @@ impl ProviderError {
         }
     }
 
+    /// What the failure means for the caller of our API: whether asking again may help.
+    pub fn cause(&self) -> IntegrationCause {
+        let busy = |status: &u16| *status >= 500 || matches!(status, 408 | 429);
+        match self {
+            ProviderError::NotConfigured(_) => IntegrationCause::NotConfigured,
+            ProviderError::Timeout => IntegrationCause::Timeout,
+            ProviderError::Transport(_) => IntegrationCause::Transport,
+            ProviderError::Http { status, .. }
+            | ProviderError::GraphQl { status, .. }
+            | ProviderError::InvalidRequest { status, .. }
+                if busy(status) =>
+            {
+                IntegrationCause::Unavailable
+            }
+            ProviderError::Http { .. }
+            | ProviderError::GraphQl { .. }
+            | ProviderError::InvalidRequest { .. }
+            | ProviderError::Unauthenticated
+            | ProviderError::Decode(_) => IntegrationCause::Refused,
+        }
+    }
+
     pub fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             ProviderError::Timeout
         } else {
             // Without the URL: it is configuration, and the error is logged.
             ProviderError::Transport(e.without_url().to_string())
+        }
+    }
+}
+
+impl From<ProviderError> for Error {
+    fn from(e: ProviderError) -> Self {
+        Error::Integration {
+            cause: e.cause(),
+            message: e.to_string(),
         }
     }
 }
@@ -154,5 +187,32 @@ impl TokenCache {
         let (token, use_for) = fetch().await?;
         *slot = Some((token.clone(), std::time::Instant::now() + use_for));
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_that_may_answer_later_is_retryable_and_a_refusal_is_not() {
+        let http = |status| ProviderError::Http {
+            status,
+            body: String::new(),
+        };
+        let retryable = |e: ProviderError| Error::from(e).retryable();
+        assert!(retryable(ProviderError::Timeout));
+        assert!(retryable(ProviderError::Transport("reset".into())));
+        assert!(retryable(http(503)));
+        assert!(retryable(http(429)));
+        assert!(!retryable(http(400)));
+        assert!(!retryable(ProviderError::InvalidRequest {
+            status: 400,
+            message: "Invalid request".into()
+        }));
+        assert!(!retryable(ProviderError::Unauthenticated));
+        assert!(!retryable(ProviderError::NotConfigured("the key")));
+        assert_eq!(http(502).cause(), IntegrationCause::Unavailable);
+        assert_eq!(http(404).cause(), IntegrationCause::Refused);
     }
 }

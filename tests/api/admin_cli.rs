@@ -140,6 +140,7 @@ async fn an_operator_onboards_everything_without_sql_and_the_books_reconcile() {
     let pool = croupier::db::pool(&url, 4).unwrap();
     let app = croupier::startup::Application::build(
         &croupier::startup::ServerConfig::local(crate::helpers::batching()),
+        pool.clone(),
         pool,
     )
     .unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use croupier::crypto::{AssetIds, CryptoConfig};
-use croupier::ledger::crypto::PayoutEnd;
+use croupier::ledger::crypto::{DepositState, PayoutEnd};
 use croupier::money::Currency;
 use croupier::startup::ServerConfig;
 use rust_decimal::Decimal;
@@ -544,17 +544,29 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
     // the lock lifted.
     let ledger = app.crypto.ledger();
     assert_eq!(
-        ledger.deposit_settle("tx-s", "reversed").await.unwrap(),
+        ledger
+            .deposit_settle("tx-s", DepositState::Reversed)
+            .await
+            .unwrap()
+            .as_str(),
         "insufficient_funds"
     );
     app.deposit("ann", "USD", "100", "top-up").await.expect(0);
     assert_eq!(
-        ledger.deposit_settle("tx-s", "reversed").await.unwrap(),
+        ledger
+            .deposit_settle("tx-s", DepositState::Reversed)
+            .await
+            .unwrap()
+            .as_str(),
         "applied"
     );
     assert_eq!(app.ann().await, (dec("40"), dec("40")));
     assert_eq!(
-        ledger.deposit_settle("tx-s", "completed").await.unwrap(),
+        ledger
+            .deposit_settle("tx-s", DepositState::Completed)
+            .await
+            .unwrap()
+            .as_str(),
         "not_settleable"
     );
     assert!(app.open_reviews().await.is_empty());
@@ -583,12 +595,20 @@ async fn a_credited_deposit_reported_elsewhere_goes_to_review_and_is_settled_by_
     app.assert_books_balance().await;
     let ledger = app.crypto.ledger();
     assert_eq!(
-        ledger.deposit_settle("tx-m", "completed").await.unwrap(),
+        ledger
+            .deposit_settle("tx-m", DepositState::Completed)
+            .await
+            .unwrap()
+            .as_str(),
         "applied"
     );
     assert_eq!(app.ann().await, (dec("9.90"), dec("9.90")));
     assert_eq!(
-        ledger.deposit_settle("tx-nope", "completed").await.unwrap(),
+        ledger
+            .deposit_settle("tx-nope", DepositState::Completed)
+            .await
+            .unwrap()
+            .as_str(),
         "not_found"
     );
     app.assert_books_balance().await;
@@ -723,13 +743,13 @@ async fn under_and_overcharges_unmatched_addresses_and_missing_rates_wait_for_re
         .unwrap();
     let (reopened, outcome) = app.crypto.reopen_deposit("tx-e").await.unwrap();
     assert_eq!(
-        (reopened.as_str(), outcome.as_deref()),
+        (reopened.as_str(), outcome.map(|o| o.as_str())),
         ("reopened", Some("applied"))
     );
     assert_eq!(app.wallet_of("eve", "EUR").await, (dec("9.0"), 1));
     // A deposit that credited something cannot be reopened.
     let (again, _) = app.crypto.reopen_deposit("tx-e").await.unwrap();
-    assert_eq!(again, "not_reopenable");
+    assert_eq!(again.as_str(), "not_reopenable");
     assert!(!app.open_reviews().await.contains(&"no_rate".to_string()));
     app.assert_books_balance().await;
 }
@@ -979,7 +999,7 @@ async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
         .payout_hold(&order, 6, croupier::ledger::crypto::Rail::Inabit)
         .await
         .unwrap();
-    assert_eq!(held.state, "held");
+    assert_eq!(held.state.as_str(), "held");
     app.crypto.run_payouts().await.unwrap();
     app.crypto.run_payouts().await.unwrap();
     assert_eq!(inabit.withdrawals_with_note(&held.id.to_string()).len(), 1);
@@ -1285,7 +1305,8 @@ async fn an_unclear_provider_answer_never_releases_a_hold() {
         ledger
             .payout_settle(&op, "cw-503", PayoutEnd::Released)
             .await
-            .unwrap(),
+            .unwrap()
+            .as_str(),
         "applied"
     );
     assert_eq!(app.ann().await, (dec("99"), dec("99")));
@@ -1294,7 +1315,8 @@ async fn an_unclear_provider_answer_never_releases_a_hold() {
         ledger
             .payout_settle(&op, "cw-503", PayoutEnd::Paid)
             .await
-            .unwrap(),
+            .unwrap()
+            .as_str(),
         "not_in_review"
     );
     app.assert_books_balance().await;
@@ -1330,5 +1352,97 @@ async fn a_lost_b2binpay_callback_is_made_up_for_by_reading_the_payout() {
     assert_eq!(app.withdrawal_status("b-fail").await, "failed");
     assert_eq!(app.withdrawal_status("b-aml").await, "review");
     assert_eq!(app.ann().await, (dec("79.2"), dec("79.2")));
+    app.assert_books_balance().await;
+}
+
+/// The deposit-address request of `player` (USDT on TRON), as the operator sends it.
+async fn ask_address(app: &TestApp, player: &str) -> crate::helpers::OpReply {
+    app.op_post(
+        "/v1/player/crypto/deposit-address",
+        &format!(r#"{{"playerExternalId":"{player}","asset":"USDT","blockchain":"TRON"}}"#),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bets_keep_answering_while_deposit_addresses_wait_on_a_slow_inabit() {
+    let inabit = FakeInabit::start().await;
+    inabit.state().customer_delay = Some(Duration::from_secs(5));
+    let mut c = config(&inabit, None);
+    c.http_timeout = Duration::from_secs(15);
+    let app = app_with(c).await;
+    // As many address requests as the bet path has connections (the test pool has 16).
+    let names: Vec<String> = (0..16).map(|i| format!("slow-{i}")).collect();
+    for name in &names {
+        app.create_player(name, "USD").await.expect(0);
+    }
+    let gambler = app.player("USD", "100").await;
+    let started = std::time::Instant::now();
+    let addresses = futures::future::join_all(names.iter().map(|n| ask_address(&app, n)));
+    let bets = async {
+        // Let every address request reach inabit first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 0..10 {
+            let sent = std::time::Instant::now();
+            app.pay_in(&gambler, &format!("while-{i}"), "1")
+                .await
+                .expect(1, 200);
+            assert!(
+                sent.elapsed() < Duration::from_secs(1),
+                "a bet took {:?}",
+                sent.elapsed()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the address requests were still waiting on inabit"
+        );
+    };
+    let (addresses, ()) = tokio::join!(addresses, bets);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &addresses {
+        r.expect(0);
+        seen.insert(r.data()["address"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 16, "one address per player");
+    assert_eq!(inabit.state().customer_calls, 16);
+    assert_eq!(app.wallet(&gambler).await, (dec("90"), 11));
+    app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_deposit_address_timed_out_at_inabit_is_retryable_and_a_refused_one_is_not() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.http_timeout = Duration::from_millis(400);
+    let app = app_with(c).await;
+    // No answer in time: the outcome is unknown, the operator may ask again.
+    inabit.state().customer_delay = Some(Duration::from_secs(2));
+    let r = ask_address(&app, "ann").await;
+    r.expect(1);
+    assert!(!r.body.contains(TERMINAL_KEY), "{}", r.body);
+    // inabit refuses the request itself: asking again changes nothing.
+    inabit.state().customer_delay = None;
+    inabit.state().refuse_customer = true;
+    let r = ask_address(&app, "ann").await;
+    r.expect(103);
+    assert!(!r.body.contains(TERMINAL_KEY), "{}", r.body);
+    assert_eq!(inabit.state().address_calls, 0);
+    // Neither try left a claim on the player's customer behind.
+    let client = app.pool.get().await.unwrap();
+    let customers: i64 = client
+        .query_one("SELECT count(*) FROM crypto_customers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(customers, 0);
+    // Once inabit accepts, the address is created, once.
+    inabit.state().refuse_customer = false;
+    let to = app.address_of("ann").await;
+    assert_eq!(app.address_of("ann").await, to);
+    assert_eq!(inabit.state().address_calls, 1);
+    assert_eq!(inabit.state().customer_calls, 3);
+    assert_eq!(app.ann().await, (dec("0"), dec("0")));
+    assert_eq!(app.wallet_of("ann", "USD").await, (dec("0"), 0));
     app.assert_books_balance().await;
 }

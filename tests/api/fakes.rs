@@ -42,6 +42,11 @@ pub struct InabitState {
     /// Answer createWithdrawal 503 with a GraphQL error body (nothing created).
     pub unavailable_create: bool,
     pub address_calls: u32,
+    pub customer_calls: u32,
+    /// Answer customer creation this late (the customer is still created).
+    pub customer_delay: Option<Duration>,
+    /// Refuse customer creation (HTTP 400, `{"error": "Invalid request"}`).
+    pub refuse_customer: bool,
     /// The Terminal deposit resource answers 500.
     pub deposits_down: bool,
 }
@@ -125,12 +130,23 @@ impl FakeInabit {
             .mount(&server)
             .await;
 
+        let s = state.clone();
         Mock::given(method("POST"))
             .and(path("/v1/customer"))
-            .respond_with(|req: &Request| {
+            .respond_with(move |req: &Request| {
+                let mut st = s.lock().unwrap();
+                st.customer_calls += 1;
+                if st.refuse_customer {
+                    return ResponseTemplate::new(400)
+                        .set_body_json(json!({"error": "Invalid request"}));
+                }
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                 let ident = body["customerIdentifier"].as_str().unwrap_or("?");
-                ok(json!({"data": {"uuid": format!("cust-{ident}")}}))
+                let reply = ok(json!({"data": {"uuid": format!("cust-{ident}")}}));
+                match st.customer_delay {
+                    Some(delay) => reply.set_delay(delay),
+                    None => reply,
+                }
             })
             .mount(&server)
             .await;

@@ -182,7 +182,9 @@ pub async fn spawn_app_with(batching: Option<BatchSettings>) -> TestApp {
 pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let app = Application::build(&config, pool.clone()).expect("app builds");
+    let crypto_pool =
+        croupier::db::pool(&database_url, config.crypto.db_pool_size).expect("crypto pool");
+    let app = Application::build(&config, pool.clone(), crypto_pool).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
     let private_base = format!(

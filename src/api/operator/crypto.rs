@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{amount, currency, id, required, respond, string, Call};
 use crate::crypto::DepositAddress;
 use crate::error::Error;
-use crate::ledger::crypto::{Payout, PayoutOrder};
+use crate::ledger::crypto::{Payout, PayoutOrder, PayoutState};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -198,12 +198,12 @@ pub struct PayoutView {
 impl From<Payout> for PayoutView {
     fn from(p: Payout) -> Self {
         Self {
-            status: match p.state.as_str() {
-                "paid" => "paid",
-                "released" => "failed",
-                "review" => "review",
-                "refused" => "refused",
-                _ => "pending",
+            status: match p.state {
+                PayoutState::Paid => "paid",
+                PayoutState::Released => "failed",
+                PayoutState::Review => "review",
+                PayoutState::Refused => "refused",
+                PayoutState::Held | PayoutState::Submitted => "pending",
             },
             transaction_id: p.transaction_id,
             payout_id: p.id,

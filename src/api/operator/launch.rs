@@ -107,7 +107,7 @@ async fn launch(
     let template = session
         .launch_url_template
         .as_deref()
-        .ok_or_else(|| Error::Integration("the provider has no launch URL set up".to_string()))?;
+        .ok_or_else(|| Error::not_configured("the provider has no launch URL set up"))?;
     let url = launch_url(
         template,
         &LaunchFields {

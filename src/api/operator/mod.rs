@@ -73,9 +73,13 @@ pub mod code {
     pub const INTEGRATION_FAILURE: u16 = 103;
 }
 
-/// Maps an error to its operator code. Every refusal is HTTP 202, internal errors 500.
+/// Maps an error to its operator code. Every refusal is HTTP 202; what may succeed if sent
+/// again (internal errors, a provider that timed out or is unavailable) is 500 with code 1.
 pub fn wire_code(e: &Error) -> (u16, StatusCode) {
     let refused = StatusCode::ACCEPTED;
+    if e.retryable() {
+        return (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR);
+    }
     match e {
         Error::Auth(
             AuthFailure::MissingHeader(_)
@@ -103,7 +107,7 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         | Error::BetClosed => (code::DATA_VALUE, refused),
         Error::PlayerBlocked => (code::BLOCKED_USER, refused),
         Error::InsufficientFunds => (code::INSUFFICIENT_BALANCE, refused),
-        Error::Integration(_) => (code::INTEGRATION_FAILURE, refused),
+        Error::Integration { .. } => (code::INTEGRATION_FAILURE, refused),
         Error::Unavailable(_) | Error::Internal(_) => {
             (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR)
         }

@@ -52,8 +52,8 @@ pub mod code {
 }
 
 /// Maps an error to its `_responseCode` and HTTP status: every rejection is 402 as on
-/// Betcore's pages, except authentication (401) and internal errors (503 when the database
-/// is unreachable, 500 otherwise; both say "retry").
+/// Betcore's pages, except authentication (401) and internal errors (99: 503 for what may
+/// succeed if sent again, such as an unreachable database, 500 otherwise).
 pub fn wire_code(e: &Error) -> (u16, StatusCode) {
     match e {
         Error::Auth(_) => (code::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
@@ -70,8 +70,12 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
             (code::BLOCKED, StatusCode::PAYMENT_REQUIRED)
         }
         Error::Conflict => (code::CONFLICT, StatusCode::PAYMENT_REQUIRED),
-        Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
-        Error::Internal(_) | Error::Integration(_) => {
+        // A bug: 500, although a retry is safe.
+        Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+        Error::Unavailable(_) | Error::Integration { .. } if e.retryable() => {
+            (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Error::Unavailable(_) | Error::Integration { .. } => {
             (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
         }
     }

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::Printed;
-use crate::admin::Admin;
+use crate::admin::{Admin, ReopenOutcome, SettleOutcome};
 use crate::config::CryptoSettings;
 use crate::money::Currency;
 
@@ -96,7 +96,7 @@ impl SettleDeposit {
         let settled = admin.crypto_settle_deposit(&self.tx, &self.outcome).await?;
         Ok(Printed::decided(
             json!({ "tx": self.tx, "as": self.outcome, "settle": settled }),
-            settled == "applied",
+            settled == SettleOutcome::Applied,
         ))
     }
 }
@@ -119,7 +119,7 @@ impl SettlePayout {
             .await?;
         Ok(Printed::decided(
             json!({ "transactionId": self.transaction_id, "as": self.outcome, "settle": settled }),
-            settled == "applied",
+            settled == SettleOutcome::Applied,
         ))
     }
 }
@@ -141,7 +141,7 @@ impl ReopenDeposit {
         let (reopened, outcome) = admin.crypto_reopen_deposit(config, &self.tx).await?;
         Ok(Printed::decided(
             json!({ "tx": self.tx, "reopen": reopened, "outcome": outcome }),
-            reopened == "reopened",
+            reopened == ReopenOutcome::Reopened,
         ))
     }
 }

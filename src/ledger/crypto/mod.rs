@@ -2,12 +2,18 @@
 //! sends them. The SQL functions (`sql/0004_crypto.sql`) take the wallet lock, apply each
 //! effect once and post the journal rows; this module only calls them and reads the records.
 
+mod states;
+
 use deadpool_postgres::Pool;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::money::Amount;
+pub use states::{
+    DepositOutcome, DepositState, FinishOutcome, HoldStatus, PayoutEnd, PayoutState, Rail,
+    ReopenOutcome, ReviewReason, SettleOutcome,
+};
 
 /// A deposit as inabit's API reports it (never as a webhook claims it).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,34 +30,9 @@ pub struct DepositReport {
 /// What applying a report did.
 #[derive(Debug, Clone)]
 pub struct DepositEffect {
-    /// applied | duplicate | ignored | review | stale
-    pub outcome: String,
+    pub outcome: DepositOutcome,
     pub deposit_id: Uuid,
-    pub state: String,
-}
-
-/// Which provider sends a payout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rail {
-    Inabit,
-    B2binpay,
-}
-
-impl Rail {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rail::Inabit => "inabit",
-            Rail::B2binpay => "b2binpay",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "inabit" => Some(Rail::Inabit),
-            "b2binpay" => Some(Rail::B2binpay),
-            _ => None,
-        }
-    }
+    pub state: DepositState,
 }
 
 /// An operator's payout order, checked at the edge.
@@ -64,24 +45,6 @@ pub struct PayoutOrder {
     pub asset: String,
     pub blockchain: String,
     pub address: String,
-}
-
-/// How a payout ended, as the provider tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayoutEnd {
-    Paid,
-    Released,
-    Review,
-}
-
-impl PayoutEnd {
-    fn as_str(self) -> &'static str {
-        match self {
-            PayoutEnd::Paid => "paid",
-            PayoutEnd::Released => "released",
-            PayoutEnd::Review => "review",
-        }
-    }
 }
 
 /// A payout as recorded.
@@ -99,8 +62,9 @@ pub struct Payout {
     pub coin_amount: Decimal,
     pub rate: Decimal,
     pub rail: Rail,
-    pub state: String,
-    pub refusal: Option<String>,
+    pub state: PayoutState,
+    /// Why a refused payout was refused.
+    pub refusal: Option<HoldStatus>,
     pub idempotency_key: Uuid,
     pub provider_ref: Option<String>,
     pub provider_status: Option<String>,
@@ -117,7 +81,7 @@ const PAYOUT_COLUMNS: &str = "p.id, p.operator_id, p.transaction_id, pl.external
     (extract(epoch FROM p.updated_at) * 1000)::bigint";
 
 fn payout_from(row: &tokio_postgres::Row) -> Result<Payout, Error> {
-    let rail: &str = row.try_get(11)?;
+    let refusal: Option<&str> = row.try_get(13)?;
     Ok(Payout {
         id: row.try_get(0)?,
         operator_id: row.try_get(1)?,
@@ -130,10 +94,9 @@ fn payout_from(row: &tokio_postgres::Row) -> Result<Payout, Error> {
         address: row.try_get(8)?,
         coin_amount: row.try_get(9)?,
         rate: row.try_get(10)?,
-        rail: Rail::parse(rail)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown rail {rail:?}")))?,
-        state: row.try_get(12)?,
-        refusal: row.try_get(13)?,
+        rail: Rail::parse(row.try_get(11)?)?,
+        state: PayoutState::parse(row.try_get(12)?)?,
+        refusal: refusal.map(HoldStatus::parse).transpose()?,
         idempotency_key: row.try_get(14)?,
         provider_ref: row.try_get(15)?,
         provider_status: row.try_get(16)?,
@@ -175,9 +138,9 @@ impl CryptoLedger {
             )
             .await?;
         Ok(DepositEffect {
-            outcome: row.try_get(0)?,
+            outcome: DepositOutcome::parse(row.try_get(0)?)?,
             deposit_id: row.try_get(1)?,
-            state: row.try_get(2)?,
+            state: DepositState::parse(row.try_get(2)?)?,
         })
     }
 
@@ -213,44 +176,48 @@ impl CryptoLedger {
                 ],
             )
             .await?;
-        let status: &str = row.try_get(0)?;
-        let replayed = match status {
-            "no_rate" => {
-                return Err(Error::Integration(format!(
+        let replayed = match HoldStatus::parse(row.try_get(0)?)? {
+            // A refusal for insufficient funds is recorded: answered below, like a replay.
+            HoldStatus::Ok | HoldStatus::InsufficientFunds => false,
+            HoldStatus::Duplicate => true,
+            HoldStatus::Conflict => return Err(Error::Conflict),
+            HoldStatus::PlayerNotFound => return Err(Error::PlayerNotFound),
+            HoldStatus::NoRate => {
+                return Err(Error::not_configured(format!(
                     "no conversion rate from {} to {}",
                     order.asset,
                     order.amount.currency().code()
                 )))
             }
-            "amount_too_small" => {
+            HoldStatus::AmountTooSmall => {
                 return Err(Error::bad_value(
                     "amount is less than the smallest unit of the asset",
                 ))
             }
-            "insufficient_funds" => false,
-            other => crate::ledger::status_error(other)?,
         };
         let id: Uuid = row.try_get(1)?;
         let payout = self
             .payout_by_id(id)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("payout {id} vanished")))?;
-        if let Some(refusal) = &payout.refusal {
-            crate::ledger::status_error(refusal)?;
+        match payout.refusal {
+            None => Ok((payout, replayed)),
+            Some(HoldStatus::InsufficientFunds) => Err(Error::InsufficientFunds),
+            Some(other) => Err(Error::Internal(anyhow::anyhow!(
+                "payout {id} refused as {other}"
+            ))),
         }
-        Ok((payout, replayed))
     }
 
     /// Ends a payout (see `crypto_payout_finish`). With `only_unsent`, only a payout still
-    /// held with no withdrawal tied to it (a provider refused the call). Returns applied |
-    /// duplicate | final | not_applied.
+    /// held with no withdrawal tied to it (a provider refused the call).
     pub async fn payout_finish(
         &self,
         id: Uuid,
         end: PayoutEnd,
         provider_status: Option<&str>,
         only_unsent: bool,
-    ) -> Result<String, Error> {
+    ) -> Result<FinishOutcome, Error> {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
@@ -264,23 +231,22 @@ impl CryptoLedger {
                 ],
             )
             .await?;
-        Ok(row.try_get(0)?)
+        FinishOutcome::parse(row.try_get(0)?)
     }
 
     /// A person's decision on a payout in review (after checking with the provider): `paid`
-    /// keeps the hold spent, `released` gives it back (see `crypto_payout_settle`). Returns
-    /// applied | not_found | not_in_review.
+    /// keeps the hold spent, `released` gives it back (see `crypto_payout_settle`).
     pub async fn payout_settle(
         &self,
         operator_id: &str,
         transaction_id: &str,
         end: PayoutEnd,
-    ) -> Result<String, Error> {
+    ) -> Result<SettleOutcome, Error> {
         let Some(payout) = self
             .payout_by_transaction(operator_id, transaction_id)
             .await?
         else {
-            return Ok("not_found".into());
+            return Ok(SettleOutcome::NotFound);
         };
         let client = self.pool.get().await?;
         let row = client
@@ -289,7 +255,7 @@ impl CryptoLedger {
                 &[&payout.id, &end.as_str(), &Uuid::now_v7()],
             )
             .await?;
-        Ok(row.try_get(0)?)
+        SettleOutcome::parse(row.try_get(0)?)
     }
 
     /// A person's decision on a credited deposit in review: `completed` or `reversed` (see
@@ -297,16 +263,26 @@ impl CryptoLedger {
     pub async fn deposit_settle(
         &self,
         provider_tx_id: &str,
-        outcome: &str,
-    ) -> Result<String, Error> {
+        outcome: DepositState,
+    ) -> Result<SettleOutcome, Error> {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
                 "SELECT crypto_deposit_settle($1, $2, $3)",
-                &[&provider_tx_id, &outcome, &Uuid::now_v7()],
+                &[&provider_tx_id, &outcome.as_str(), &Uuid::now_v7()],
             )
             .await?;
-        Ok(row.try_get(0)?)
+        SettleOutcome::parse(row.try_get(0)?)
+    }
+
+    /// Puts a deposit waiting in review that credited nothing back to `seen`, so that the
+    /// next confirmation applies it afresh (see `crypto_deposit_reopen`).
+    pub async fn deposit_reopen(&self, provider_tx_id: &str) -> Result<ReopenOutcome, Error> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT crypto_deposit_reopen($1)", &[&provider_tx_id])
+            .await?;
+        ReopenOutcome::parse(row.try_get(0)?)
     }
 
     /// Ties an inabit withdrawal to a payout in flight, atomically: true if the payout is
@@ -326,16 +302,7 @@ impl CryptoLedger {
     }
 
     pub async fn payout_by_id(&self, id: Uuid) -> Result<Option<Payout>, Error> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.id = $1"
-        );
-        client
-            .query_opt(&sql, &[&id])
-            .await?
-            .map(|r| payout_from(&r))
-            .transpose()
+        self.payout_where("p.id = $1", &[&id]).await
     }
 
     pub async fn payout_by_transaction(
@@ -343,16 +310,11 @@ impl CryptoLedger {
         operator_id: &str,
         transaction_id: &str,
     ) -> Result<Option<Payout>, Error> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.operator_id = $1 AND p.transaction_id = $2"
-        );
-        client
-            .query_opt(&sql, &[&operator_id, &transaction_id])
-            .await?
-            .map(|r| payout_from(&r))
-            .transpose()
+        self.payout_where(
+            "p.operator_id = $1 AND p.transaction_id = $2",
+            &[&operator_id, &transaction_id],
+        )
+        .await
     }
 
     pub async fn payout_by_provider_ref(
@@ -360,13 +322,26 @@ impl CryptoLedger {
         rail: Rail,
         provider_ref: &str,
     ) -> Result<Option<Payout>, Error> {
+        self.payout_where(
+            "p.rail = $1 AND p.provider_ref = $2",
+            &[&rail.as_str(), &provider_ref],
+        )
+        .await
+    }
+
+    /// The payout matching `condition` (on `crypto_payouts p`), which names one at most.
+    async fn payout_where(
+        &self,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Payout>, Error> {
         let client = self.pool.get().await?;
         let sql = format!(
             "SELECT {PAYOUT_COLUMNS} FROM crypto_payouts p JOIN players pl ON pl.id = p.player_id
-              WHERE p.rail = $1 AND p.provider_ref = $2"
+              WHERE {condition}"
         );
         client
-            .query_opt(&sql, &[&rail.as_str(), &provider_ref])
+            .query_opt(&sql, params)
             .await?
             .map(|r| payout_from(&r))
             .transpose()
