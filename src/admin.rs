@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::auth::{CounterpartyStatus, Role};
 use crate::crypto::EventOutcome;
 use crate::crypto::{Crypto, CryptoConfig};
 use crate::error::Error;
@@ -15,6 +16,7 @@ use crate::ledger::crypto::{CryptoLedger, DepositState, PayoutEnd};
 pub use crate::ledger::crypto::{ReopenOutcome, SettleOutcome};
 use crate::ledger::{Ledger, SessionId, TransferKind};
 use crate::money::{Amount, Currency};
+pub use crate::players::PlayerStatus;
 use crate::players::Players;
 
 /// A new counterparty's credentials. The secret is shown once, here.
@@ -49,19 +51,19 @@ impl Admin {
         name: &str,
         standalone_wins: bool,
     ) -> Result<Credentials, Error> {
-        self.counterparty_add(name, "provider", standalone_wins)
+        self.counterparty_add(name, Role::Provider, standalone_wins)
             .await
     }
 
     /// A new operator (casino).
     pub async fn operator_add(&self, name: &str) -> Result<Credentials, Error> {
-        self.counterparty_add(name, "operator", false).await
+        self.counterparty_add(name, Role::Operator, false).await
     }
 
     async fn counterparty_add(
         &self,
         name: &str,
-        role: &str,
+        role: Role,
         standalone_wins: bool,
     ) -> Result<Credentials, Error> {
         if name.trim().is_empty() || name.len() > 200 {
@@ -79,7 +81,7 @@ impl Admin {
                 &[
                     &credentials.id,
                     &name,
-                    &role,
+                    &role.as_str(),
                     &credentials.secret,
                     &standalone_wins,
                 ],
@@ -209,13 +211,9 @@ impl Admin {
         &self,
         operator: &str,
         transaction_id: &str,
-        paid: bool,
+        outcome: &str,
     ) -> Result<SettleOutcome, Error> {
-        let end = if paid {
-            PayoutEnd::Paid
-        } else {
-            PayoutEnd::Released
-        };
+        let end = PayoutEnd::parse(outcome)?;
         self.crypto_ledger
             .payout_settle(operator, transaction_id, end)
             .await
@@ -234,8 +232,12 @@ impl Admin {
     }
 
     /// Enables or disables a counterparty. Servers drop it from their caches at once.
-    pub async fn counterparty_set_status(&self, id: &str, active: bool) -> Result<(), Error> {
-        let status = if active { "active" } else { "disabled" };
+    pub async fn counterparty_set_status(
+        &self,
+        id: &str,
+        status: CounterpartyStatus,
+    ) -> Result<(), Error> {
+        let status = status.as_str();
         let client = self.pool.get().await?;
         let n = client
             .execute(

@@ -79,10 +79,20 @@ fn feed(
     mac.update(request_id.as_bytes());
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Provider,
-    Operator,
+text_enum! {
+    /// Who a counterparty is (`counterparties.role`).
+    Role {
+        Provider = "provider",
+        Operator = "operator",
+    }
+}
+
+text_enum! {
+    /// Whether a counterparty may call (`counterparties.status`).
+    CounterpartyStatus {
+        Active = "active",
+        Disabled = "disabled",
+    }
 }
 
 /// Someone who calls us. The secret is held only as a keyed HMAC state: it is never printed.
@@ -213,11 +223,8 @@ impl Authenticator {
         let Some(row) = client.query_opt(&stmt, &[&id]).await? else {
             return Ok(None);
         };
-        let role = match row.try_get::<_, &str>(0)? {
-            "provider" => Role::Provider,
-            _ => Role::Operator,
-        };
-        let active = row.try_get::<_, &str>(1)? == "active";
+        let role = Role::parse(row.try_get(0)?)?;
+        let active = CounterpartyStatus::parse(row.try_get(1)?)? == CounterpartyStatus::Active;
         let found = Arc::new(Counterparty::new(
             id.to_string(),
             role,

@@ -85,8 +85,8 @@ pub struct ServerSettings {
     pub session_ttl_minutes: u32,
 
     /// Group commit of concurrent bets: on or off.
-    #[arg(long, env = "CROUPIER_BATCHING", default_value = "on", value_parser = ["on", "off"])]
-    pub batching: String,
+    #[arg(long, env = "CROUPIER_BATCHING", value_enum, default_value_t = Switch::On)]
+    pub batching: Switch,
 
     /// Combiners: batches in flight at once.
     #[arg(long, env = "CROUPIER_BATCH_COMBINERS", default_value_t = 4)]
@@ -269,7 +269,7 @@ impl CryptoSettings {
 impl ServerSettings {
     /// Group-commit settings, None when batching is off.
     pub fn batch(&self) -> Option<crate::ledger::BatchSettings> {
-        (self.batching == "on").then(|| crate::ledger::BatchSettings {
+        (self.batching == Switch::On).then(|| crate::ledger::BatchSettings {
             combiners: self.batch_combiners.max(1),
             max_batch: self.batch_max.clamp(1, 1000),
             queue: self.batch_queue.max(1),
@@ -295,4 +295,11 @@ impl DatabaseSettings {
     pub fn cluster_dir(&self) -> PathBuf {
         self.data_dir.join("pg")
     }
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }

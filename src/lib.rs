@@ -7,6 +7,9 @@
 //! - `db`: pool, migrations, the embedded PostgreSQL launcher;
 //! - `admin`: onboarding without SQL; `cli`: the command line.
 
+#[macro_use]
+mod text_enum;
+
 pub mod admin;
 pub mod api;
 pub mod auth;

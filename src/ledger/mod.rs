@@ -124,19 +124,11 @@ pub struct TransferRecord {
     pub created_at: String,
 }
 
-/// The direction of an operator transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferKind {
-    Deposit,
-    Withdrawal,
-}
-
-impl TransferKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            TransferKind::Deposit => "deposit",
-            TransferKind::Withdrawal => "withdrawal",
-        }
+text_enum! {
+    /// The direction of an operator transfer (`transfers.kind`).
+    TransferKind {
+        Deposit = "deposit",
+        Withdrawal = "withdrawal",
     }
 }
 
@@ -419,10 +411,7 @@ impl Ledger {
             .query_opt(&stmt, &[&operator_id, &transaction_id])
             .await?
             .ok_or(Error::TransactionNotFound)?;
-        let kind = match row.try_get::<_, &str>(1)? {
-            "deposit" => TransferKind::Deposit,
-            _ => TransferKind::Withdrawal,
-        };
+        let kind = TransferKind::parse(row.try_get(1)?)?;
         let refusal: Option<&str> = row.try_get(3)?;
         Ok(TransferRecord {
             transfer_id: row.try_get(0)?,

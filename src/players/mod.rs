@@ -38,6 +38,14 @@ impl PlayerWallet {
     }
 }
 
+text_enum! {
+    /// Whether a player may play (`players.status`).
+    PlayerStatus {
+        Active = "active",
+        Blocked = "blocked",
+    }
+}
+
 /// A session opened for a game launch.
 #[derive(Debug, Clone)]
 pub struct OpenedSession {
@@ -137,7 +145,12 @@ impl Players {
         external_id: &str,
         blocked: bool,
     ) -> Result<(), Error> {
-        let status = if blocked { "blocked" } else { "active" };
+        let status = if blocked {
+            PlayerStatus::Blocked
+        } else {
+            PlayerStatus::Active
+        }
+        .as_str();
         let client = self.pool.get().await?;
         let n = client
             .execute(

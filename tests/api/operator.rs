@@ -254,7 +254,7 @@ async fn every_code_of_the_table_and_nothing_moves_on_refusal() {
     app.op_send(r).await.expect(6);
     let other = app.admin.operator_add("Closed Casino").await.unwrap();
     app.admin
-        .counterparty_set_status(&other.id, false)
+        .counterparty_set_status(&other.id, croupier::admin::CounterpartyStatus::Disabled)
         .await
         .unwrap();
     let r = app.op_req(&Signer::from(&other), deposit, Some(body));

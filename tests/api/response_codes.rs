@@ -156,7 +156,10 @@ async fn a_blocked_player_or_a_disabled_provider_is_7() {
     // Disabling a provider reaches the running server's cache through the database
     // (LISTEN/NOTIFY, asynchronous: polled with a call that moves no money).
     app.admin
-        .counterparty_set_status(&app.provider.id, false)
+        .counterparty_set_status(
+            &app.provider.id,
+            croupier::admin::CounterpartyStatus::Disabled,
+        )
         .await
         .unwrap();
     let mut code = 0;
@@ -179,7 +182,10 @@ async fn the_players_of_a_disabled_operator_cannot_bet() {
     let p = app.player("USD", "100").await;
     app.pay_in(&p, "before", "10").await.expect(1, 200);
     app.admin
-        .counterparty_set_status(&app.operator.id, false)
+        .counterparty_set_status(
+            &app.operator.id,
+            croupier::admin::CounterpartyStatus::Disabled,
+        )
         .await
         .unwrap();
     app.pay_in(&p, "b1", "1").await.expect(7, 402);

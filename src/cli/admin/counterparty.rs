@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::Printed;
-use crate::admin::Admin;
+use crate::admin::{Admin, CounterpartyStatus};
 
 #[derive(Subcommand)]
 pub enum ProviderVerb {
@@ -114,13 +114,13 @@ impl OperatorSetPayoutRail {
 pub struct OperatorSetLockedPlay {
     #[arg(long)]
     operator: String,
-    #[arg(long, value_parser = ["yes", "no"])]
-    allowed: String,
+    #[arg(long, value_enum)]
+    allowed: YesNo,
 }
 
 impl OperatorSetLockedPlay {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
-        let allowed = self.allowed == "yes";
+        let allowed = matches!(self.allowed, YesNo::Yes);
         admin
             .operator_set_locked_play(&self.operator, allowed)
             .await?;
@@ -153,8 +153,14 @@ pub struct CounterpartySetStatus {
 impl CounterpartySetStatus {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         admin
-            .counterparty_set_status(&self.id, self.status == "active")
+            .counterparty_set_status(&self.id, CounterpartyStatus::parse(&self.status)?)
             .await?;
         Printed::done(json!({ "id": self.id, "status": self.status }))
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
 }

@@ -115,7 +115,7 @@ pub struct SettlePayout {
 impl SettlePayout {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         let settled = admin
-            .crypto_settle_payout(&self.operator, &self.transaction_id, self.outcome == "paid")
+            .crypto_settle_payout(&self.operator, &self.transaction_id, &self.outcome)
             .await?;
         Ok(Printed::decided(
             json!({ "transactionId": self.transaction_id, "as": self.outcome, "settle": settled }),

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::Printed;
-use crate::admin::Admin;
+use crate::admin::{Admin, PlayerStatus};
 use crate::ledger::SessionId;
 use crate::money::{Amount, Currency};
 
@@ -66,7 +66,7 @@ impl PlayerSetStatus {
             .player_set_status(
                 &self.player.operator,
                 &self.player.external_id,
-                self.status == "blocked",
+                PlayerStatus::parse(&self.status)? == PlayerStatus::Blocked,
             )
             .await?;
         Printed::done(json!({ "externalId": self.player.external_id, "status": self.status }))

@@ -1,50 +1,6 @@
 //! The states and outcomes of crypto deposits and payouts, as stored in `crypto_*` rows and
-//! returned by the SQL functions of `sql/0004_crypto.sql`. Each is written with `as_str` and
+//! returned by the SQL functions of `sql/functions/crypto_*.sql`. Each is written with `as_str` and
 //! read back with `parse`: a text the enum does not know is an error, never a default.
-
-use crate::error::Error;
-
-/// An enum of fixed texts: `as_str`, `parse` (an unknown text is `Error::Internal`),
-/// `Display` and `Serialize` as the text.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-
-            pub fn parse(text: &str) -> Result<Self, Error> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(Error::Internal(anyhow::anyhow!(
-                        "unknown {} {other:?}",
-                        stringify!($name)
-                    ))),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    };
-}
 
 text_enum! {
     /// Which provider sends a payout.
@@ -162,6 +118,7 @@ text_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn every_state_reads_back_what_it_writes_and_unknown_text_is_an_error() {
