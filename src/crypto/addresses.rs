@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -185,14 +185,15 @@ impl Crypto {
         // Longer than a customer creation can take: a claim older than that is a dead
         // server's.
         let claim_ms = (self.config.http_timeout * 2 + Duration::from_secs(10)).as_millis() as i64;
-        let claimed = self
+        let claim: Option<SystemTime> = self
             .pool
             .get()
             .await?
             .query_opt(sql::CLAIM_CUSTOMER, &[&player, &claim_ms])
             .await?
-            .is_some();
-        if !claimed {
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let Some(claim) = claim else {
             let stored: Option<String> = self
                 .pool
                 .get()
@@ -200,22 +201,23 @@ impl Crypto {
                 .query_opt(sql::STORED_CUSTOMER, &[&player])
                 .await?
                 .map(|r| r.try_get(0))
-                .transpose()?;
-            return match stored.filter(|c| !c.is_empty()) {
+                .transpose()?
+                .flatten();
+            return match stored {
                 Some(customer) => Ok(customer),
                 None => Err(Error::Integration {
                     cause: IntegrationCause::Unavailable,
                     message: "another server is creating the player's inabit customer".into(),
                 }),
             };
-        }
+        };
         match self.inabit.create_customer(&player.to_string()).await {
             Ok(customer) => {
                 let kept = self
                     .pool
                     .get()
                     .await?
-                    .execute(sql::KEEP_CUSTOMER, &[&player, &customer])
+                    .execute(sql::KEEP_CUSTOMER, &[&player, &customer, &claim])
                     .await?;
                 if kept != 1 {
                     tracing::error!(%player, customer, "inabit customer created but not kept: its claim was taken over");
@@ -229,7 +231,7 @@ impl Crypto {
                 self.pool
                     .get()
                     .await?
-                    .execute(sql::DROP_CUSTOMER_CLAIM, &[&player])
+                    .execute(sql::DROP_CUSTOMER_CLAIM, &[&player, &claim])
                     .await?;
                 Err(e.into())
             }

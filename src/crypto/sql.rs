@@ -16,26 +16,27 @@ pub const KNOWN_ADDRESS: &str = "SELECT a.address, w.currency FROM crypto_addres
        JOIN wallets w ON w.id = a.wallet_id
       WHERE a.player_id = $1 AND a.asset = $2 AND a.blockchain = $3";
 
-/// Claims the creation of the player's inabit customer: a row whose `customer_uuid` is
-/// empty says that a server is asking inabit for it now. Returns a row when the claim is
-/// ours: new, or taken over from a claim older than `$2` milliseconds (its server died).
-pub const CLAIM_CUSTOMER: &str = "INSERT INTO crypto_customers (player_id, customer_uuid)
-     VALUES ($1, '')
-     ON CONFLICT (player_id) DO UPDATE SET created_at = now()
-      WHERE crypto_customers.customer_uuid = ''
-        AND crypto_customers.created_at <= now() - $2::bigint * interval '1 millisecond'
-  RETURNING player_id";
+/// Claims the creation of the player's inabit customer (`claimed_at`, no customer yet: a
+/// server is asking inabit for it now). Returns the claim's time when the claim is ours: new,
+/// or taken over from a claim older than `$2` milliseconds (its server died).
+pub const CLAIM_CUSTOMER: &str = "INSERT INTO crypto_customers (player_id, claimed_at)
+     VALUES ($1, clock_timestamp())
+     ON CONFLICT (player_id) DO UPDATE SET claimed_at = clock_timestamp()
+      WHERE crypto_customers.customer_uuid IS NULL
+        AND crypto_customers.claimed_at <= now() - $2::bigint * interval '1 millisecond'
+  RETURNING claimed_at";
 
-/// The stored customer; empty while a claim is open.
+/// The stored customer; NULL while a claim is open.
 pub const STORED_CUSTOMER: &str = "SELECT customer_uuid FROM crypto_customers WHERE player_id = $1";
 
-/// Records the customer inabit created under our claim.
-pub const KEEP_CUSTOMER: &str = "UPDATE crypto_customers SET customer_uuid = $2, created_at = now()
-      WHERE player_id = $1 AND customer_uuid = ''";
+/// Records the customer inabit created under our claim (`$3`, its time), if it is still ours.
+pub const KEEP_CUSTOMER: &str = "UPDATE crypto_customers
+        SET customer_uuid = $2, claimed_at = NULL, created_at = now()
+      WHERE player_id = $1 AND customer_uuid IS NULL AND claimed_at = $3";
 
-/// Gives a claim up after inabit did not create the customer.
-pub const DROP_CUSTOMER_CLAIM: &str =
-    "DELETE FROM crypto_customers WHERE player_id = $1 AND customer_uuid = ''";
+/// Gives our claim (`$2`, its time) up after inabit did not create the customer.
+pub const DROP_CUSTOMER_CLAIM: &str = "DELETE FROM crypto_customers
+      WHERE player_id = $1 AND customer_uuid IS NULL AND claimed_at = $2";
 
 /// Stores an address unless the player has one for the asset already (the first stays).
 pub const INSERT_ADDRESS: &str = "INSERT INTO crypto_addresses (id, player_id, wallet_id, scale,

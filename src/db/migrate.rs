@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "functions layer",
         include_str!("../../sql/0006_functions_layer.sql"),
     ),
+    migration(
+        7,
+        "crypto customer claims",
+        include_str!("../../sql/0007_crypto_customer_claims.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one

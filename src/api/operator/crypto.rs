@@ -98,16 +98,23 @@ async fn address_of(
         Some(raw) if raw.get() != "null" => Some(currency(Some(raw))?),
         _ => None,
     };
-    state
-        .crypto
-        .deposit_address(
-            &call.operator.id,
-            &external_id,
-            &asset,
-            &blockchain,
-            wallet_currency,
-        )
-        .await
+    // Runs to its end even if the caller hangs up: a customer inabit has created must be
+    // kept, and a claim on its creation given up, whatever the HTTP connection does.
+    let crypto = state.crypto.clone();
+    let operator = call.operator.id.clone();
+    tokio::spawn(async move {
+        crypto
+            .deposit_address(
+                &operator,
+                &external_id,
+                &asset,
+                &blockchain,
+                wallet_currency,
+            )
+            .await
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?
 }
 
 pub async fn withdraw(
