@@ -1,6 +1,8 @@
 //! A player's history: rounds (bets grouped by provider and game round), newest first, in
 //! keyset-paginated pages, and the time bounds and cursors a caller may pass.
 
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::Players;
@@ -94,14 +96,7 @@ impl Players {
         external_id: &str,
         query: &HistoryQuery<'_>,
     ) -> Result<HistoryPage, Error> {
-        let HistoryQuery {
-            filter,
-            from,
-            to,
-            limit,
-            cursor,
-        } = *query;
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = query.limit.clamp(1, MAX_PAGE);
         let client = self.pool.get().await?;
         let player: Uuid = client
             .query_opt(
@@ -111,14 +106,14 @@ impl Players {
             .await?
             .ok_or(Error::PlayerNotFound)?
             .try_get(0)?;
-        let filter = match filter {
+        let filter = match query.filter {
             RoundFilter::All => "ALL",
             RoundFilter::Ended => "END",
             RoundFilter::Ongoing => "ING",
         };
-        let from = from.map(time_bound).transpose()?;
-        let to = to.map(time_bound).transpose()?;
-        let after = cursor.map(Cursor::decode).transpose()?;
+        let from = query.from.map(time_bound).transpose()?;
+        let to = query.to.map(time_bound).transpose()?;
+        let after = query.cursor.map(Cursor::decode).transpose()?;
         let (after_start, after_provider, after_key) = match &after {
             Some(c) => (
                 Some(c.started_at.as_str()),
@@ -127,35 +122,34 @@ impl Players {
             ),
             None => (None, None, None),
         };
+        let text = Type::TEXT;
         let stmt = client
             .prepare_typed_cached(
                 HISTORY,
                 &[
-                    tokio_postgres::types::Type::UUID,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::TEXT,
-                    tokio_postgres::types::Type::INT8,
+                    Type::UUID,
+                    text.clone(),
+                    text.clone(),
+                    text.clone(),
+                    text.clone(),
+                    text.clone(),
+                    text,
+                    Type::INT8,
                 ],
             )
             .await?;
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &player,
+            &filter,
+            &from,
+            &to,
+            &after_start,
+            &after_provider,
+            &after_key,
+            &(limit + 1),
+        ];
         let rows = client
-            .query(
-                &stmt,
-                &[
-                    &player,
-                    &filter,
-                    &from,
-                    &to,
-                    &after_start,
-                    &after_provider,
-                    &after_key,
-                    &(limit + 1),
-                ],
-            )
+            .query(&stmt, &params)
             .await
             .map_err(|e| match e.as_db_error() {
                 // A cursor or bound PostgreSQL cannot read as a time.
@@ -164,30 +158,35 @@ impl Players {
                 }
                 _ => e.into(),
             })?;
-        let mut rounds = Vec::with_capacity(rows.len());
-        let mut next_cursor = None;
-        for (i, row) in rows.iter().enumerate() {
-            if i as i64 == limit {
-                // There is more: the page ends with the previous round.
-                if let Some(last) = rows.get(i - 1) {
-                    next_cursor = Some(
-                        Cursor {
-                            started_at: last.try_get(0)?,
-                            provider_id: last.try_get(1)?,
-                            round_key: last.try_get(2)?,
-                        }
-                        .encode(),
-                    );
-                }
-                break;
-            }
-            rounds.push(row.try_get(3)?);
-        }
-        Ok(HistoryPage {
-            rounds,
-            next_cursor,
-        })
+        page(&rows, limit)
     }
+}
+
+/// The page of `limit` rounds from rows that hold up to one more (which says there is more).
+fn page(rows: &[Row], limit: i64) -> Result<HistoryPage, Error> {
+    let mut rounds = Vec::with_capacity(rows.len());
+    let mut next_cursor = None;
+    for (i, row) in rows.iter().enumerate() {
+        if i as i64 == limit {
+            // There is more: the page ends with the previous round.
+            if let Some(last) = rows.get(i - 1) {
+                next_cursor = Some(
+                    Cursor {
+                        started_at: last.try_get(0)?,
+                        provider_id: last.try_get(1)?,
+                        round_key: last.try_get(2)?,
+                    }
+                    .encode(),
+                );
+            }
+            break;
+        }
+        rounds.push(row.try_get(3)?);
+    }
+    Ok(HistoryPage {
+        rounds,
+        next_cursor,
+    })
 }
 
 /// A time bound: epoch milliseconds (`1719766120806`) or an RFC 3339 time with its offset
