@@ -1,7 +1,7 @@
 //! Crypto top-ups and payouts: inabit (deposit addresses, deposits, withdrawals, Remote
 //! Approver) and B2BINPAY (payouts).
 //!
-//! Invariants this module keeps (with the SQL functions of `sql/0004_crypto.sql`):
+//! Invariants this module keeps (with the SQL functions of `sql/functions/crypto_*.sql`):
 //! - a webhook is a hint: no balance changes until the deposit has been read back from
 //!   inabit's API, and it is the API's amount, address and status that are applied;
 //! - every deposit effect is applied once (inabit's transaction id + target state), states

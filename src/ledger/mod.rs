@@ -1,6 +1,6 @@
 //! The ledger: the only code that moves money.
 //!
-//! Each operation is one SQL function (see `sql/0002_ledger.sql`) called through a cached
+//! Each operation is one SQL function (see `sql/functions/bets.sql` and `transfers.sql`) called through a cached
 //! prepared statement: one database round trip that locks the player's wallet, checks the
 //! idempotency record, updates the balance and appends the journal. Invariants, enforced by
 //! the database and proved by `reconcile`:
@@ -299,7 +299,7 @@ impl Ledger {
         self.bet(provider_id, session, bet, call).await
     }
 
-    /// Refund: cancel a bet (see the refund rules in `sql/0002_ledger.sql`).
+    /// Refund: cancel a bet (see the refund rules in `sql/functions/bets.sql`).
     pub async fn refund(
         &self,
         provider_id: &str,

@@ -1,5 +1,5 @@
 //! Crypto money movements: deposits confirmed by inabit, and payouts held while a provider
-//! sends them. The SQL functions (`sql/0004_crypto.sql`) take the wallet lock, apply each
+//! sends them. The SQL functions (`sql/functions/crypto_*.sql`) take the wallet lock, apply each
 //! effect once and post the journal rows; this module only calls them and reads the records.
 
 mod states;
