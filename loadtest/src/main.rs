@@ -1,7 +1,7 @@
 //! `loadtest run`: drive a running croupier server like game providers do, then check the
 //! books. `loadtest bench`: the side-by-side benchmark against pgbench.
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use loadtest::bench::{self, BenchConfig};
+use loadtest::books::Books;
 use loadtest::report::{self, Series};
 use loadtest::run::{self, RunConfig};
 use loadtest::scenario::{Distribution, Players, Scenario};
@@ -113,15 +114,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let host = args
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let addr = host
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))?;
+    let addr = resolve(&args.url)?;
     let players = if args.scenario == Scenario::Hot {
         10
     } else {
@@ -141,6 +134,40 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         rate: None,
         progress: !args.quiet,
     };
+    let (summaries, moved) = run_each_rate(&args, &config).await?;
+    let books = loadtest::books::verify(&args.database_url, &provider_id, &moved).await?;
+    println!(
+        "books: {} acknowledged bets, {} missing from the journal, reconcile {}",
+        books.acknowledged_bets,
+        books.missing_from_journal,
+        if books.reconcile_ok { "ok" } else { "FAILED" }
+    );
+    write_outputs(&args, &summaries, &books)?;
+    let unexpected: u64 = summaries.iter().map(|s| s.unexpected).sum();
+    Ok(if books.ok() && unexpected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The server's address from its base URL (`http://host:port/`).
+fn resolve(url: &str) -> anyhow::Result<SocketAddr> {
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    host.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))
+}
+
+/// One run per requested rate (one closed-loop run if none), each printed as it ends; returns
+/// the summaries and every bet that moved money, for the books check.
+async fn run_each_rate(
+    args: &RunArgs,
+    config: &RunConfig,
+) -> anyhow::Result<(Vec<run::Summary>, Vec<String>)> {
     let rates: Vec<Option<f64>> = if args.rate.is_empty() {
         vec![None]
     } else {
@@ -158,13 +185,11 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         moved.append(&mut summary.moved_bets);
         summaries.push(summary);
     }
-    let books = loadtest::books::verify(&args.database_url, &provider_id, &moved).await?;
-    println!(
-        "books: {} acknowledged bets, {} missing from the journal, reconcile {}",
-        books.acknowledged_bets,
-        books.missing_from_journal,
-        if books.reconcile_ok { "ok" } else { "FAILED" }
-    );
+    Ok((summaries, moved))
+}
+
+/// The summary JSON (runs and books) and the latency-versus-throughput chart.
+fn write_outputs(args: &RunArgs, summaries: &[run::Summary], books: &Books) -> anyhow::Result<()> {
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -198,12 +223,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.out.display(),
         args.chart.display()
     );
-    let unexpected: u64 = summaries.iter().map(|s| s.unexpected).sum();
-    Ok(if books.ok() && unexpected == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(())
 }
 
 async fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {

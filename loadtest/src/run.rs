@@ -15,8 +15,8 @@ use rand::SeedableRng;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::client::{Connection, Signer};
-use crate::scenario::{Op, Players, Provider, Scenario};
+use crate::client::{Answer, Connection, Signer};
+use crate::scenario::{Call, Op, Players, Provider, Scenario};
 
 #[derive(Clone)]
 pub struct RunConfig {
@@ -82,6 +82,52 @@ impl VuResult {
             unexpected_examples: Vec::new(),
         }
     }
+
+    /// Adds another virtual provider's result to this one.
+    fn absorb(&mut self, other: VuResult) -> anyhow::Result<()> {
+        self.histogram.add(&other.histogram)?;
+        for (k, v) in other.codes {
+            *self.codes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.calls {
+            *self.calls.entry(k).or_default() += v;
+        }
+        self.unexpected += other.unexpected;
+        self.moved_bets.extend(other.moved_bets);
+        if self.unexpected_examples.len() < 5 {
+            self.unexpected_examples.extend(other.unexpected_examples);
+        }
+        Ok(())
+    }
+
+    /// Counts one answer inside the measured window; returns whether it was unexpected.
+    fn record(
+        &mut self,
+        call: &Call,
+        answer: &anyhow::Result<Answer>,
+        code: i64,
+        latency: Duration,
+    ) -> bool {
+        let micros = latency.as_micros() as u64;
+        let _ = self.histogram.record(micros.max(1));
+        let key = match answer {
+            Ok(a) => a.code.to_string(),
+            Err(_) => "transport".to_string(),
+        };
+        *self.codes.entry(key).or_default() += 1;
+        *self.calls.entry(op_name(call.op).to_string()).or_default() += 1;
+        if call.expect.contains(&code) {
+            return false;
+        }
+        self.unexpected += 1;
+        if self.unexpected_examples.len() < 2 {
+            self.unexpected_examples.push(format!(
+                "{:?} {} {:?} → {:?}",
+                call.op, call.path, call.body, answer
+            ));
+        }
+        true
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -111,37 +157,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
             virtual_provider(vu, prefix, config, start, measure_from, end, slots, done).await
         }));
     }
-    let progress = config.progress.then(|| {
-        let (done, stop) = (done.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut last = 0;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let now = done.load(Ordering::Relaxed);
-                eprint!("\r  {:>9} calls  {:>8} calls/s   ", now, now - last);
-                last = now;
-            }
-            eprintln!();
-        })
-    });
+    let progress = config
+        .progress
+        .then(|| print_progress(done.clone(), stop.clone()));
 
     let mut total = VuResult::new();
     for task in tasks {
-        let r = task.await?;
-        total.histogram.add(&r.histogram)?;
-        for (k, v) in r.codes {
-            *total.codes.entry(k).or_default() += v;
-        }
-        for (k, v) in r.calls {
-            *total.calls.entry(k).or_default() += v;
-        }
-        total.unexpected += r.unexpected;
-        total.moved_bets.extend(r.moved_bets);
-        if total.unexpected_examples.len() < 5 {
-            total.unexpected_examples.extend(r.unexpected_examples);
-        }
+        total.absorb(task.await?)?;
     }
     stop.store(true, Ordering::Relaxed);
     if let Some(p) = progress {
@@ -150,9 +172,29 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
     for example in total.unexpected_examples.iter().take(5) {
         eprintln!("  unexpected: {example}");
     }
+    Ok(summary(&config, total))
+}
+
+/// A progress line, rewritten every second until `stop`.
+fn print_progress(done: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        while !stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let now = done.load(Ordering::Relaxed);
+            eprint!("\r  {:>9} calls  {:>8} calls/s   ", now, now - last);
+            last = now;
+        }
+        eprintln!();
+    })
+}
+
+fn summary(config: &RunConfig, total: VuResult) -> Summary {
     let seconds = config.duration.as_secs_f64();
     let h = &total.histogram;
-    Ok(Summary {
+    Summary {
         scenario: config.scenario,
         connections: config.connections,
         target_rate: config.rate,
@@ -171,7 +213,32 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         calls: total.calls,
         unexpected: total.unexpected,
         moved_bets: total.moved_bets,
-    })
+    }
+}
+
+/// When the next call is due: its slot on the open-loop timetable (after sleeping until
+/// then), or now in a closed loop; None once the run is over.
+async fn next_call_at(
+    rate: Option<f64>,
+    slots: &AtomicU64,
+    start: Instant,
+    end: Instant,
+) -> Option<Instant> {
+    match rate {
+        Some(rate) => {
+            let slot = slots.fetch_add(1, Ordering::Relaxed);
+            let at = start + Duration::from_secs_f64(slot as f64 / rate);
+            if at >= end {
+                return None;
+            }
+            tokio::time::sleep_until(at).await;
+            Some(at)
+        }
+        None => {
+            let now = Instant::now();
+            (now < end).then_some(now)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -190,25 +257,7 @@ async fn virtual_provider(
     let mut provider = Provider::new(config.scenario, prefix);
     let mut connection = Connection::new(config.addr, vu as u64);
     tokio::time::sleep_until(start).await;
-    loop {
-        let scheduled = match config.rate {
-            Some(rate) => {
-                let slot = slots.fetch_add(1, Ordering::Relaxed);
-                let at = start + Duration::from_secs_f64(slot as f64 / rate);
-                if at >= end {
-                    break;
-                }
-                tokio::time::sleep_until(at).await;
-                at
-            }
-            None => {
-                let now = Instant::now();
-                if now >= end {
-                    break;
-                }
-                now
-            }
-        };
+    while let Some(scheduled) = next_call_at(config.rate, &slots, start, end).await {
         let call = provider.next(&config.players, &mut rng);
         let answer = connection
             .call(&config.signer, &call.path, call.body.clone())
@@ -228,29 +277,10 @@ async fn virtual_provider(
         if scheduled < measure_from || finished > end {
             continue;
         }
-        let micros = finished.duration_since(scheduled).as_micros() as u64;
-        let _ = result.histogram.record(micros.max(1));
-        let key = match &answer {
-            Ok(a) => a.code.to_string(),
-            Err(_) => "transport".to_string(),
-        };
-        *result.codes.entry(key).or_default() += 1;
-        *result
-            .calls
-            .entry(op_name(call.op).to_string())
-            .or_default() += 1;
-        if !call.expect.contains(&code) {
-            result.unexpected += 1;
-            if result.unexpected_examples.len() < 2 {
-                result.unexpected_examples.push(format!(
-                    "{:?} {} {:?} → {:?}",
-                    call.op, call.path, call.body, answer
-                ));
-            }
-            if answer.is_err() {
-                // Give a refusing or restarting server a moment.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        let latency = finished.duration_since(scheduled);
+        if result.record(&call, &answer, code, latency) && answer.is_err() {
+            // Give a refusing or restarting server a moment.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     result

@@ -1,0 +1,309 @@
+//! The side-by-side benchmark, the project's performance truth. In one run, on one durable
+//! database (fsync and synchronous_commit on), with the same players and concurrency:
+//!
+//! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction;
+//! - the server over HTTP (signed PayInOut calls) with group commit off, then on.
+//!
+//! Each measurement is repeated `runs` times, interleaved, and reported as a median.
+//!
+//! - `pgbench`: the pgbench script and runner, measured from its per-transaction log;
+//! - `server`: the croupier server process and its resident memory;
+//! - `summary`: medians, the targets table and the chart.
+
+mod pgbench;
+mod server;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use croupier::db::embedded::{Cluster, Profile};
+use serde::Serialize;
+
+use crate::client::Signer;
+use crate::run::{self, RunConfig};
+use crate::scenario::{Distribution, Players, Scenario};
+
+use self::server::Server;
+pub use self::summary::summarize;
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub out_dir: PathBuf,
+    pub server_bin: PathBuf,
+    pub players: i32,
+    pub hot_players: i32,
+    pub seconds: u64,
+    pub warmup: u64,
+    pub runs: usize,
+    /// Concurrency levels for pgbench and the unbatched server.
+    pub concurrency: Vec<usize>,
+    /// Concurrency levels for the batched server.
+    pub batched_concurrency: Vec<usize>,
+    pub workers: usize,
+    pub pool_size: usize,
+}
+
+impl BenchConfig {
+    /// The highest batched concurrency: where the server's resident memory is sampled.
+    fn max_batched_concurrency(&self) -> usize {
+        self.batched_concurrency.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Point {
+    pub throughput: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    /// Series name → concurrency → one point per run.
+    pub series: BTreeMap<String, BTreeMap<usize, Vec<Point>>>,
+    pub open_loop_half_peak: Vec<Point>,
+    pub rss_at_max_connections_mb: Vec<f64>,
+    pub unexpected_answers: u64,
+}
+
+const PG_UNIFORM: &str = "pgbench, random players";
+const PG_HOT: &str = "pgbench, 10 hot players";
+const UNBATCHED: &str = "server unbatched, random players";
+const BATCHED: &str = "server batched, random players";
+const BATCHED_HOT: &str = "server batched, 10 hot players";
+
+pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
+    if !config.server_bin.is_file() {
+        bail!(
+            "server binary {} not found: build it first (cargo build --release --workspace)",
+            config.server_bin.display()
+        );
+    }
+    std::fs::create_dir_all(&config.out_dir)?;
+    // Absolute: pgbench runs in a folder of its own.
+    let config = BenchConfig {
+        out_dir: std::fs::canonicalize(&config.out_dir)?,
+        ..config
+    };
+    let pg_dir = config.out_dir.join("pg");
+    let _ = std::fs::remove_dir_all(&pg_dir);
+    let cluster_dir = pg_dir.clone();
+    let cluster =
+        tokio::task::spawn_blocking(move || Cluster::start(&cluster_dir, Profile::Server))
+            .await??;
+    let outcome = bench_on(&config, &cluster).await;
+    let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+    let _ = std::fs::remove_dir_all(&pg_dir);
+    outcome
+}
+
+/// What every round measures against: the seeded database, its provider and players, and the
+/// pgbench scripts that pick from the same players.
+struct Workload {
+    url: String,
+    pg_bin: PathBuf,
+    provider: Signer,
+    players: Arc<Players>,
+    hot_players: Arc<Players>,
+    uniform_script: PathBuf,
+    hot_script: PathBuf,
+}
+
+impl Workload {
+    async fn seed(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Self> {
+        cluster.ensure_database("bench").await?;
+        let url = cluster.database_url("bench");
+        eprintln!("seeding {} players …", config.players);
+        let fixture = crate::seed(&url, config.players, "1000000000").await?;
+        let sessions = fixture.sessions;
+        let hot_sessions: Vec<String> = sessions
+            .iter()
+            .take(config.hot_players as usize)
+            .cloned()
+            .collect();
+        let provider_id = &fixture.provider.id;
+        let uniform_script = pgbench::write_script(config, "uniform", provider_id, config.players)?;
+        let hot_script = pgbench::write_script(config, "hot", provider_id, config.hot_players)?;
+        let pg_bin = croupier::db::embedded::find_bin_dir()?;
+        Ok(Self {
+            url,
+            pg_bin,
+            provider: fixture.provider,
+            players: Arc::new(Players::new(sessions, Distribution::Uniform)?),
+            hot_players: Arc::new(Players::new(hot_sessions, Distribution::Uniform)?),
+            uniform_script,
+            hot_script,
+        })
+    }
+}
+
+async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Results> {
+    let workload = Workload::seed(config, cluster).await?;
+    let mut results = Results::default();
+    for run_no in 1..=config.runs {
+        eprintln!("run {run_no} of {}", config.runs);
+        unbatched_round(config, &workload, run_no, &mut results).await?;
+        batched_round(config, &workload, &mut results).await?;
+    }
+    let books = crate::books::verify(&workload.url, &workload.provider.id, &[]).await?;
+    if !books.reconcile_ok {
+        bail!("the books do not reconcile after the benchmark: {books:?}");
+    }
+    Ok(results)
+}
+
+/// pgbench and the unbatched server back to back at each concurrency, so that both meet the
+/// same database (size, vacuum, checkpoints) within seconds of each other.
+async fn unbatched_round(
+    config: &BenchConfig,
+    workload: &Workload,
+    run_no: usize,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let server = Server::start(config, &workload.url, false).await?;
+    for &c in &config.concurrency {
+        let p = pgbench::run(config, workload, &workload.uniform_script, c, run_no).await?;
+        eprintln!(
+            "  {PG_UNIFORM} c={c}: {:.0}/s p99 {} µs",
+            p.throughput, p.p99_us
+        );
+        push(results, PG_UNIFORM, c, p);
+        let s = load(config, &server, workload, &workload.players, c, None).await?;
+        results.unexpected_answers += s.unexpected;
+        eprintln!(
+            "  {UNBATCHED} c={c}: {:.0}/s p99 {} µs",
+            s.throughput_rps, s.latency.p99_us
+        );
+        push(results, UNBATCHED, c, point(&s));
+        let p = pgbench::run(config, workload, &workload.hot_script, c, run_no).await?;
+        eprintln!(
+            "  {PG_HOT} c={c}: {:.0}/s p99 {} µs",
+            p.throughput, p.p99_us
+        );
+        push(results, PG_HOT, c, p);
+    }
+    server.stop().await
+}
+
+/// The batched server at each batched concurrency, then open loop at half its peak rate.
+async fn batched_round(
+    config: &BenchConfig,
+    workload: &Workload,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let server = Server::start(config, &workload.url, true).await?;
+    let peak = batched_series(config, &server, workload, results).await?;
+    open_loop_half_peak(config, &server, workload, peak, results).await?;
+    server.stop().await
+}
+
+/// Returns the batched peak with random players: (calls/s, concurrency).
+async fn batched_series(
+    config: &BenchConfig,
+    server: &Server,
+    workload: &Workload,
+    results: &mut Results,
+) -> anyhow::Result<(f64, usize)> {
+    let mut peak = (0.0f64, 0usize);
+    let max_c = config.max_batched_concurrency();
+    for &c in &config.batched_concurrency {
+        let sampler = (c == max_c).then(|| server.sample_rss());
+        let s = load(config, server, workload, &workload.players, c, None).await?;
+        if let Some(sampler) = sampler {
+            sampler.abort();
+            results.rss_at_max_connections_mb.push(server.max_rss_mb());
+        }
+        results.unexpected_answers += s.unexpected;
+        eprintln!(
+            "  {BATCHED} c={c}: {:.0}/s p99 {} µs",
+            s.throughput_rps, s.latency.p99_us
+        );
+        if s.throughput_rps > peak.0 {
+            peak = (s.throughput_rps, c);
+        }
+        push(results, BATCHED, c, point(&s));
+        let s = load(config, server, workload, &workload.hot_players, c, None).await?;
+        results.unexpected_answers += s.unexpected;
+        eprintln!(
+            "  {BATCHED_HOT} c={c}: {:.0}/s p99 {} µs",
+            s.throughput_rps, s.latency.p99_us
+        );
+        push(results, BATCHED_HOT, c, point(&s));
+    }
+    Ok(peak)
+}
+
+/// Latency well below saturation: the peak's connections, paced at half its rate.
+async fn open_loop_half_peak(
+    config: &BenchConfig,
+    server: &Server,
+    workload: &Workload,
+    (peak_rps, peak_connections): (f64, usize),
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let half = peak_rps / 2.0;
+    let players = &workload.players;
+    let s = load(
+        config,
+        server,
+        workload,
+        players,
+        peak_connections,
+        Some(half),
+    )
+    .await?;
+    results.unexpected_answers += s.unexpected;
+    eprintln!(
+        "  open loop at {half:.0}/s (half the batched peak): p99 {} µs",
+        s.latency.p99_us
+    );
+    results.open_loop_half_peak.push(point(&s));
+    Ok(())
+}
+
+fn push(results: &mut Results, series: &str, c: usize, p: Point) {
+    results
+        .series
+        .entry(series.to_string())
+        .or_default()
+        .entry(c)
+        .or_default()
+        .push(p);
+}
+
+fn point(s: &run::Summary) -> Point {
+    Point {
+        throughput: s.throughput_rps,
+        p50_us: s.latency.p50_us,
+        p99_us: s.latency.p99_us,
+    }
+}
+
+async fn load(
+    config: &BenchConfig,
+    server: &Server,
+    workload: &Workload,
+    players: &Arc<Players>,
+    connections: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<run::Summary> {
+    run::run(RunConfig {
+        addr: server.addr,
+        signer: workload.provider.clone(),
+        players: players.clone(),
+        scenario: Scenario::Payinout,
+        connections,
+        duration: Duration::from_secs(config.seconds),
+        warmup: Duration::from_secs(config.warmup),
+        rate,
+        progress: false,
+    })
+    .await
+}
