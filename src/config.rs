@@ -271,7 +271,7 @@ impl ServerSettings {
     pub fn batch(&self) -> Option<crate::ledger::BatchSettings> {
         (self.batching == Switch::On).then(|| crate::ledger::BatchSettings {
             combiners: self.batch_combiners.max(1),
-            max_batch: self.batch_max.clamp(1, 1000),
+            max_batch: self.batch_max.clamp(1, crate::ledger::MAX_BATCH),
             queue: self.batch_queue.max(1),
             max_wait: std::time::Duration::from_micros(self.batch_wait_us),
         })

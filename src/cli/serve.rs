@@ -12,7 +12,9 @@ pub async fn serve(database: &DatabaseSettings, settings: &ServerSettings) -> an
     let config = settings.server()?;
     let db = Database::open(database, settings.db_pool_size).await?;
     let served = serve_on(&db, &config, settings).await;
-    let closed = db.close(true).await;
+    // A server that ran owns the cluster it ran on (even one a crashed run left); one that
+    // could not start stops only a cluster it started itself, never a running server's.
+    let closed = db.close(served.is_ok()).await;
     if let (Err(_), Err(e)) = (&served, &closed) {
         tracing::error!(error = %format!("{e:#}"), "cannot close the database");
     }
@@ -30,7 +32,7 @@ async fn serve_on(
     }
     // The crypto work has connections of its own: a slow provider never starves the bets.
     let crypto_pool = crate::db::pool(db.url(), config.crypto.db_pool_size)?;
-    let app = Application::build(config, db.pool.clone(), crypto_pool)?;
+    let app = Application::build(config, db.pool.clone(), crypto_pool.clone())?;
     let watcher = app.watch_changes(db.url().to_string());
     let jobs = app.start_jobs();
     let handle = app.handle();
@@ -59,6 +61,7 @@ async fn serve_on(
     for job in jobs {
         job.abort();
     }
+    crypto_pool.close();
     stopped??;
     Ok(())
 }

@@ -36,7 +36,7 @@ use crate::error::Error;
 pub struct BatchSettings {
     /// Number of combiners (each runs one batch at a time on one connection).
     pub combiners: usize,
-    /// Largest batch.
+    /// Largest batch (at most `MAX_BATCH`).
     pub max_batch: usize,
     /// Calls waiting per combiner before new ones are refused.
     pub queue: usize,
@@ -55,6 +55,9 @@ impl Default for BatchSettings {
         }
     }
 }
+
+/// The largest batch `bet_batch` takes (it refuses more, as an assertion).
+pub const MAX_BATCH: usize = 1000;
 
 type Reply = oneshot::Sender<Result<BetReceipt, Error>>;
 
@@ -117,6 +120,10 @@ async fn combine(
     mut queue: mpsc::Receiver<(BetRequest, Reply)>,
     settings: BatchSettings,
 ) {
+    let settings = BatchSettings {
+        max_batch: settings.max_batch.clamp(1, MAX_BATCH),
+        ..settings
+    };
     let mut jobs = Vec::with_capacity(settings.max_batch);
     loop {
         if queue.recv_many(&mut jobs, settings.max_batch).await == 0 {

@@ -16,8 +16,8 @@ pub mod crypto;
 pub mod reconcile;
 
 use bets::{BetCall, BetRequest};
-pub use combiner::BatchSettings;
 use combiner::Combiner;
+pub use combiner::{BatchSettings, MAX_BATCH};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -347,3 +347,86 @@ fn a_server_whose_approver_port_is_taken_stops_its_postgres_too() {
     let outcome = serve(&dir, "127.0.0.1:0", &taken);
     assert_failed_cleanly(&dir, outcome, &taken);
 }
+
+#[test]
+fn a_second_server_on_the_same_data_folder_leaves_the_first_one_running() {
+    let dir = DataDir::new("second-server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let first = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .env("CROUPIER_DATA_DIR", &dir.0)
+        .env("CROUPIER_LISTEN", &listen)
+        .env("CROUPIER_APPROVER_LISTEN", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("croupier runs");
+    let mut first = KillOnDrop(Some(first));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first server never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = dir.postmaster_pid().expect("the first server's PostgreSQL");
+
+    let (success, stderr) = serve(&dir, &listen, "127.0.0.1:0");
+    assert!(!success, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {listen}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("stopped the embedded PostgreSQL cluster"),
+        "{stderr}"
+    );
+    assert_eq!(
+        dir.postmaster_pid(),
+        Some(pid),
+        "the first server's PostgreSQL was stopped"
+    );
+    // The first server still serves (a JSON 404 for a path that does not exist).
+    let mut http = std::net::TcpStream::connect(&listen).unwrap();
+    std::io::Write::write_all(&mut http, b"GET /nothing HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 404") || answer.starts_with("HTTP/1.1 404"),
+        "{answer}"
+    );
+
+    let mut first = first.0.take().unwrap();
+    Command::new("kill")
+        .arg("-INT")
+        .arg(first.id().to_string())
+        .status()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        dir.postmaster_pid(),
+        None,
+        "the first server left its PostgreSQL running"
+    );
+}
+
+/// A server process that is killed if the test ends before it is stopped.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
