@@ -75,18 +75,30 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
 /// Arbitrary constant naming croupier's migration lock.
 const MIGRATION_LOCK: i64 = 0x6372_6f75_7069_6572;
 
-/// Drops what the functions layer owns: every trigger on a table of `public`, every function
-/// and procedure of `public` that no extension owns, and every standalone composite type.
-/// Without CASCADE: anything else that depends on one of them stops the migration.
+/// Drops what the functions layer owns: every function and procedure of `public` that no
+/// extension owns, the triggers that run one of them, and every standalone composite type of
+/// `public`. Without CASCADE: anything else that depends on one of them stops the migration.
+/// The tables with such triggers are locked first, all in one statement, so that the drops
+/// never wait on a bet half-way through and deadlock with it.
 const DROP_FUNCTIONS_LAYER: &str = "
 DO $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT t.tgname, c.relname
-               FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-              WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal LOOP
-        EXECUTE format('DROP TRIGGER %I ON %I', r.tgname, r.relname);
+    CREATE TEMP TABLE owned_triggers ON COMMIT DROP AS
+        SELECT t.tgname, t.tgrelid::regclass AS tbl
+          FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+         WHERE p.pronamespace = 'public'::regnamespace AND NOT t.tgisinternal
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                              AND d.deptype = 'e');
+    IF EXISTS (SELECT 1 FROM owned_triggers) THEN
+        EXECUTE (SELECT 'LOCK TABLE ' || string_agg(DISTINCT tbl::text, ', ' ORDER BY tbl::text)
+                        || ' IN ACCESS EXCLUSIVE MODE'
+                   FROM owned_triggers);
+    END IF;
+    FOR r IN SELECT tgname, tbl FROM owned_triggers LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.tbl);
     END LOOP;
     FOR r IN SELECT p.oid::regprocedure AS signature, p.prokind
                FROM pg_proc p
@@ -126,9 +138,12 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Applied> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    // IF [NOT] EXISTS answers with a NOTICE each time; they are expected, not news.
+    // IF [NOT] EXISTS answers with a NOTICE each time; they are expected, not news. A lock
+    // the migration cannot have within seconds (busy tables on a live database) fails the
+    // start rather than stalling every bet queued behind it; the next start tries again.
     tx.batch_execute(
         "SET LOCAL client_min_messages = warning;
+         SET LOCAL lock_timeout = '5s';
          CREATE TABLE IF NOT EXISTS schema_migrations (
              version    integer PRIMARY KEY,
              name       text NOT NULL,
@@ -152,6 +167,21 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Applied> {
 
 /// Checks the applied migrations against their files and applies the others, in order.
 async fn apply_migrations(tx: &Transaction<'_>) -> anyhow::Result<usize> {
+    // An older build must not run on a newer schema: it would put its older functions back.
+    let newest: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if newest > known {
+        anyhow::bail!(
+            "this database has migration {newest}, newer than this build knows (up to \
+             {known}): run the croupier that migrated it, or a newer one"
+        );
+    }
     let mut applied = 0;
     for m in MIGRATIONS {
         let checksum = checksum([m.sql]);

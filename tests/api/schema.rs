@@ -160,3 +160,50 @@ async fn ledger_post_refuses_a_leg_that_would_take_a_wallet_below_zero() {
     assert_eq!(app.wallet(&p).await, (dec("10"), 1));
     app.assert_books_balance().await;
 }
+
+#[tokio::test]
+async fn an_older_build_refuses_a_newer_database() {
+    let url = fresh_database().await;
+    let mut client = connect(&url).await;
+    client
+        .batch_execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')",
+        )
+        .await
+        .unwrap();
+    let message = croupier::db::migrate::run(&mut client)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("migration 9999, newer than this build knows"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_trigger_of_another_schema_survives_a_functions_rebuild() {
+    let url = fresh_database().await;
+    let mut client = connect(&url).await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA audit;
+             CREATE FUNCTION audit.note() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER audit_players AFTER INSERT ON players
+                 FOR EACH ROW EXECUTE FUNCTION audit.note();
+             UPDATE schema_functions SET checksum = 'older'",
+        )
+        .await
+        .unwrap();
+    assert!(
+        croupier::db::migrate::run(&mut client)
+            .await
+            .unwrap()
+            .functions
+    );
+    let audit = "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_players'";
+    assert_eq!(count(&client, audit).await, 1);
+    let ours = "SELECT count(*) FROM pg_trigger WHERE tgname = 'journal_append_only'";
+    assert_eq!(count(&client, ours).await, 1);
+}
