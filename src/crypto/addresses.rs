@@ -7,7 +7,11 @@
 //! - one inabit customer per player, kept as soon as inabit has created it, whatever
 //!   happens to the address step; concurrent first requests do not create two: in this
 //!   process they take turns per player (`Turns`), across servers the customer row is
-//!   claimed first (`sql::CLAIM_CUSTOMER`), each step committed on its own.
+//!   claimed first (`sql::CLAIM_CUSTOMER`) and a request that finds another server's claim
+//!   waits for its customer; each step is committed on its own.
+//!
+//! Across servers, two first requests for one asset may both ask inabit for an address; the
+//! first stored is the only one ever handed out, so no deposit can reach the other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -180,61 +184,84 @@ impl Crypto {
     }
 
     /// The player's inabit customer: the stored one, or one created now under a claim and
-    /// stored as soon as inabit answers (our player id is the customer identifier).
+    /// stored as soon as inabit answers (our player id is the customer identifier). While
+    /// another server holds the claim, waits for its customer, up to the claim's lifetime.
     async fn customer(&self, player: Uuid) -> Result<String, Error> {
         // Longer than a customer creation can take: a claim older than that is a dead
-        // server's.
-        let claim_ms = (self.config.http_timeout * 2 + Duration::from_secs(10)).as_millis() as i64;
-        let claim: Option<SystemTime> = self
-            .pool
-            .get()
-            .await?
-            .query_opt(sql::CLAIM_CUSTOMER, &[&player, &claim_ms])
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        let Some(claim) = claim else {
-            let stored: Option<String> = self
-                .pool
-                .get()
+        // server's, and may be taken over.
+        let claim_life = self.config.http_timeout * 2 + Duration::from_secs(10);
+        let claim_ms = claim_life.as_millis() as i64;
+        let deadline = tokio::time::Instant::now() + claim_life;
+        loop {
+            let client = self.pool.get().await?;
+            let claim: Option<SystemTime> = client
+                .query_opt(sql::CLAIM_CUSTOMER, &[&player, &claim_ms])
                 .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            if let Some(claim) = claim {
+                drop(client);
+                return self.create_customer(player, claim).await;
+            }
+            let stored: Option<String> = client
                 .query_opt(sql::STORED_CUSTOMER, &[&player])
                 .await?
                 .map(|r| r.try_get(0))
                 .transpose()?
                 .flatten();
-            return match stored {
-                Some(customer) => Ok(customer),
-                None => Err(Error::Integration {
+            drop(client);
+            if let Some(customer) = stored {
+                return Ok(customer);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Integration {
                     cause: IntegrationCause::Unavailable,
                     message: "another server is creating the player's inabit customer".into(),
-                }),
-            };
-        };
-        match self.inabit.create_customer(&player.to_string()).await {
-            Ok(customer) => {
-                let kept = self
-                    .pool
-                    .get()
-                    .await?
-                    .execute(sql::KEEP_CUSTOMER, &[&player, &customer, &claim])
-                    .await?;
-                if kept != 1 {
-                    tracing::error!(%player, customer, "inabit customer created but not kept: its claim was taken over");
-                    return Err(Error::Internal(anyhow::anyhow!(
-                        "the customer claim of player {player} was taken over"
-                    )));
-                }
-                Ok(customer)
+                });
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Creates the customer at inabit under our claim (`claim`, its time) and keeps it, or
+    /// gives the claim up when inabit did not create it.
+    async fn create_customer(&self, player: Uuid, claim: SystemTime) -> Result<String, Error> {
+        let customer = match self.inabit.create_customer(&player.to_string()).await {
+            Ok(customer) => customer,
             Err(e) => {
                 self.pool
                     .get()
                     .await?
                     .execute(sql::DROP_CUSTOMER_CLAIM, &[&player, &claim])
                     .await?;
-                Err(e.into())
+                return Err(e.into());
             }
+        };
+        // inabit has it now: keeping it must not fail on a passing database error, or the
+        // next request would create a second customer for the player.
+        let mut tries = 0;
+        let kept = loop {
+            let kept = match self.pool.get().await {
+                Ok(client) => client
+                    .execute(sql::KEEP_CUSTOMER, &[&player, &customer, &claim])
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(Error::from(e)),
+            };
+            tries += 1;
+            match kept {
+                Err(e) if e.retryable() && tries < 5 => {
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                other => break other?,
+            }
+        };
+        if kept != 1 {
+            tracing::error!(%player, customer, "inabit customer created but not kept: its claim was taken over");
+            return Err(Error::Internal(anyhow::anyhow!(
+                "the customer claim of player {player} was taken over"
+            )));
         }
+        Ok(customer)
     }
 }

@@ -1446,3 +1446,39 @@ async fn a_deposit_address_timed_out_at_inabit_is_retryable_and_a_refused_one_is
     assert_eq!(app.wallet_of("ann", "USD").await, (dec("0"), 0));
     app.assert_books_balance().await;
 }
+
+#[tokio::test]
+async fn an_address_request_waits_for_the_customer_another_server_is_creating() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    app.create_player("shared", "USD").await.expect(0);
+    // Another server has claimed the creation of this player's customer just now.
+    app.sql(&format!(
+        "INSERT INTO crypto_customers (player_id, claimed_at)
+         SELECT id, now() FROM players WHERE external_id = 'shared' AND operator_id = '{}'",
+        app.operator.id
+    ))
+    .await;
+    let asked = ask_address(&app, "shared");
+    let other_server = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        // ... and keeps the customer inabit created for it.
+        app.sql("UPDATE crypto_customers SET customer_uuid = 'made-elsewhere', claimed_at = NULL")
+            .await;
+    };
+    let (r, ()) = tokio::join!(asked, other_server);
+    r.expect(0);
+    assert!(r.data()["address"].as_str().is_some(), "{}", r.body);
+    // The customer was not created a second time.
+    assert_eq!(inabit.state().customer_calls, 0);
+    let kept = app
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT customer_uuid FROM crypto_customers", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    assert_eq!(kept, "made-elsewhere");
+}
