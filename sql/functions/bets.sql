@@ -19,6 +19,9 @@
 -- with the wallet row each function already locks, `locked_play` with the operator row each
 -- already reads: no extra query on the hot path.
 --
+-- A player or operator is taken as blocked unless its status is 'active': a status this code
+-- does not know fails closed.
+--
 -- Outcomes are text statuses the application maps to wire codes:
 --   ok, duplicate, insufficient_funds, session_not_found, bet_not_found, bet_closed,
 --   blocked, conflict.
@@ -303,7 +306,7 @@ BEGIN
 
     SELECT array_agg(array_position(w_ids, ss.wallet_id) ORDER BY i.ord),
            array_agg(ss.status = 'open' AND ss.expires_at > now() ORDER BY i.ord),
-           array_agg(pl.status = 'blocked' OR op.status <> 'active' ORDER BY i.ord),
+           array_agg(pl.status <> 'active' OR op.status <> 'active' ORDER BY i.ord),
            array_agg(coalesce(op.locked_play, true) ORDER BY i.ord)
       INTO c_wallet, c_live, c_blocked, c_locked_play
       FROM unnest(p_sessions, p_providers) WITH ORDINALITY AS i (session, provider, ord)
@@ -411,7 +414,7 @@ BEGIN
     -- statement could predate a change committed while it waited.
     IF p_op IN ('pay_in', 'pay_in_out') THEN
         SELECT ss.status = 'open' AND ss.expires_at > now(),
-               pl.status = 'blocked' OR op.status <> 'active', op.locked_play
+               pl.status <> 'active' OR op.status <> 'active', op.locked_play
           INTO s.live, s.blocked, s.locked_play
           FROM sessions ss
           JOIN players pl ON pl.id = ss.player_id
@@ -489,7 +492,7 @@ $$;
 CREATE FUNCTION session_balance(p_provider text, p_session uuid)
 RETURNS TABLE (status text, balance numeric) LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN NOT (s.status = 'open' AND s.expires_at > now()) THEN 'session_not_found'
-                WHEN p.status = 'blocked' OR o.status <> 'active' THEN 'blocked'
+                WHEN p.status <> 'active' OR o.status <> 'active' THEN 'blocked'
                 ELSE 'ok' END,
            w.balance
       FROM sessions s

@@ -15,7 +15,7 @@ DECLARE
     v_refusal text;
     v_balance numeric;
 BEGIN
-    SELECT wl.id, wl.player_id, wl.balance, wl.locked, pl.status = 'blocked' AS blocked INTO w
+    SELECT wl.id, wl.player_id, wl.balance, wl.locked, pl.status <> 'active' AS blocked INTO w
       FROM players pl JOIN wallets wl ON wl.player_id = pl.id AND wl.currency = p_currency
      WHERE pl.operator_id = p_operator AND pl.external_id = p_external_id
        FOR UPDATE OF wl;

@@ -416,13 +416,24 @@ impl Ledger {
         Ok(TransferRecord {
             transfer_id: row.try_get(0)?,
             kind,
-            refusal: refusal.map(|r| status_error(r).err()).unwrap_or(None),
+            refusal: refusal.map(refusal_error).transpose()?,
             external_id: row.try_get(4)?,
             currency: row.try_get(5)?,
             amount: row.try_get(6)?,
             balance_after: row.try_get(7)?,
             created_at: row.try_get(8)?,
         })
+    }
+}
+
+/// A stored refusal as its error; a stored "refusal" that is none is a broken row.
+fn refusal_error(refusal: &str) -> Result<Error, Error> {
+    match status_error(refusal) {
+        Err(Error::Internal(e)) => Err(Error::Internal(e)),
+        Err(refused) => Ok(refused),
+        Ok(_) => Err(Error::Internal(anyhow::anyhow!(
+            "stored refusal {refusal:?} is not a refusal"
+        ))),
     }
 }
 

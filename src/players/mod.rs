@@ -62,7 +62,7 @@ pub struct Players {
 }
 
 const WALLET: &str = "
-SELECT p.id, p.status = 'blocked', w.currency, w.balance, w.locked
+SELECT p.id, p.status <> 'active', w.currency, w.balance, w.locked
   FROM players p JOIN wallets w ON w.player_id = p.id
  WHERE p.operator_id = $1 AND p.external_id = $2 AND ($3::text IS NULL OR w.currency = $3)
  ORDER BY w.currency
