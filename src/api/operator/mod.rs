@@ -77,9 +77,6 @@ pub mod code {
 /// again (internal errors, a provider that timed out or is unavailable) is 500 with code 1.
 pub fn wire_code(e: &Error) -> (u16, StatusCode) {
     let refused = StatusCode::ACCEPTED;
-    if e.retryable() {
-        return (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR);
-    }
     match e {
         Error::Auth(
             AuthFailure::MissingHeader(_)
@@ -107,8 +104,8 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         | Error::BetClosed => (code::DATA_VALUE, refused),
         Error::PlayerBlocked => (code::BLOCKED_USER, refused),
         Error::InsufficientFunds => (code::INSUFFICIENT_BALANCE, refused),
-        Error::Integration { .. } => (code::INTEGRATION_FAILURE, refused),
-        Error::Unavailable(_) | Error::Internal(_) => {
+        Error::Integration { .. } if !e.retryable() => (code::INTEGRATION_FAILURE, refused),
+        Error::Integration { .. } | Error::Unavailable(_) | Error::Internal(_) => {
             (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR)
         }
     }

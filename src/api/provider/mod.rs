@@ -72,12 +72,11 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         Error::Conflict => (code::CONFLICT, StatusCode::PAYMENT_REQUIRED),
         // A bug: 500, although a retry is safe.
         Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
-        Error::Unavailable(_) | Error::Integration { .. } if e.retryable() => {
+        Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
+        Error::Integration { .. } if e.retryable() => {
             (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE)
         }
-        Error::Unavailable(_) | Error::Integration { .. } => {
-            (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        Error::Integration { .. } => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
