@@ -178,8 +178,20 @@ pub async fn spawn_app_with(batching: Option<BatchSettings>) -> TestApp {
     spawn_app_configured(ServerConfig::local(batching)).await
 }
 
+/// The server's warnings and errors go to the test's captured output (shown when it fails);
+/// `RUST_LOG` picks other levels.
+fn log_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("croupier=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// An app with the given configuration (its crypto jobs not started).
 pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
+    log_to_test_output();
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
     let crypto_pool =
