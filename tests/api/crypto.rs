@@ -927,6 +927,31 @@ async fn a_payout_is_held_approved_and_paid() {
     app.assert_books_balance().await;
 }
 
+/// Every step of a deposit and a payout takes one connection of the crypto pool at a time:
+/// one that held a connection while asking for another would wait forever on a pool of one
+/// (and, under load, a pool's worth of such calls would wait on each other).
+#[tokio::test]
+async fn deposits_and_payouts_run_on_a_crypto_pool_of_one_connection() {
+    let inabit = FakeInabit::start().await;
+    let mut c = config(&inabit, None);
+    c.db_pool_size = 1;
+    let app = app_with(c).await;
+    fund(&app, &inabit, "100").await;
+    assert_eq!(app.ann().await, (dec("99"), dec("99")));
+    let r = app.crypto_withdraw("50", "TDest", "one-1").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    assert_eq!(inabit.withdrawals_with_note(&payout_id).len(), 1);
+    app.crypto_withdraw("50", "TDest", "one-1").await.expect(0);
+    inabit.set_withdrawal_status(&payout_id, "Completed");
+    app.crypto.run_payouts().await.unwrap();
+    let shown = app.op_get("/v1/player/crypto/withdrawals/one-1").await;
+    shown.expect(0);
+    assert_eq!(shown.data()["status"], "paid");
+    assert_eq!(app.ann().await, (dec("49"), dec("49")));
+    app.assert_books_balance().await;
+}
+
 #[tokio::test]
 async fn a_failed_or_refused_payout_releases_the_hold() {
     let inabit = FakeInabit::start().await;

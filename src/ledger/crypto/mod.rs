@@ -153,9 +153,13 @@ impl CryptoLedger {
         asset_scale: u32,
         rail: Rail,
     ) -> Result<(Payout, bool), Error> {
-        let client = self.pool.get().await?;
         let scale = i32::try_from(asset_scale).unwrap_or(18);
-        let row = client
+        // The connection goes back before `payout_by_id` takes one: holding it there would
+        // let a pool's worth of concurrent payouts wait on each other.
+        let row = self
+            .pool
+            .get()
+            .await?
             .query_one(
                 "SELECT status, payout_id FROM crypto_payout_hold(
                      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
