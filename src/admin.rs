@@ -279,8 +279,10 @@ impl Admin {
         external_id: &str,
         currency: Currency,
     ) -> Result<Uuid, Error> {
-        let client = self.pool.get().await?;
-        let is_operator = client
+        let is_operator = self
+            .pool
+            .get()
+            .await?
             .query_opt(
                 "SELECT 1 FROM counterparties WHERE id = $1 AND role = 'operator'",
                 &[&operator],

@@ -99,6 +99,8 @@ impl Players {
             )
             .await?;
         tx.commit().await?;
+        // Back to the pool before `wallet` takes one (see `open_session`).
+        drop(client);
         let mut wallet = self.wallet(operator, external_id, Some(currency)).await?;
         wallet.created = new_player + new_wallet > 0;
         Ok(wallet)
@@ -179,8 +181,12 @@ impl Players {
         }
         let minutes = i32::try_from(ttl_minutes)
             .map_err(|_| Error::bad_value("session lifetime too long"))?;
-        let client = self.pool.get().await?;
-        let provider_row = client
+        // No connection is held while `wallet` asks for one: a pool's worth of launches at
+        // once would otherwise wait on each other.
+        let provider_row = self
+            .pool
+            .get()
+            .await?
             .query_opt(
                 "SELECT status = 'active', launch_url_template FROM counterparties
                   WHERE id = $1 AND role = 'provider'",
@@ -197,6 +203,7 @@ impl Players {
             return Err(Error::PlayerBlocked);
         }
         let session = Uuid::now_v7();
+        let client = self.pool.get().await?;
         let row = client
             .query_one(
                 "INSERT INTO sessions (id, player_id, wallet_id, provider_id, game_id, expires_at)
