@@ -44,6 +44,10 @@ impl Admin {
         }
     }
 
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// A new game provider. `standalone_wins`: a PayOut for an unknown betId is a standalone
     /// (jackpot) win; otherwise it is refused as "bet not found".
     pub async fn provider_add(
@@ -319,6 +323,19 @@ impl Admin {
         amount: Amount,
         reference: &str,
     ) -> Result<Decimal, Error> {
+        let seamless = self
+            .pool
+            .get()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM seamless_operators WHERE operator_id = $1",
+                &[&operator],
+            )
+            .await?
+            .is_some();
+        if seamless {
+            return Err(Error::SeamlessOperator);
+        }
         Ok(self
             .ledger
             .transfer(

@@ -40,6 +40,9 @@
 //! | `CROUPIER_B2BINPAY_CALLBACK_URL` | unset | our public callback URL, sent with each payout |
 //! | `CROUPIER_B2BINPAY_LOGIN`, `_PASSWORD` | unset | older API: callbacks are signed with SHA-256(login + password) |
 //! | `CROUPIER_B2BINPAY_CALLBACK_SECRET` | unset | v3 callback secret (the HMAC key when set) |
+//! | `CROUPIER_ISSUER` | `http://<listen>` | croupier's public URL as seamless casinos know it: the `iss` of every JWT |
+//! | `CROUPIER_SIGNING_KEY` | unset | an RSA private key (PEM, PKCS#8 or PKCS#1) to sign with; unset = keys generated in `<data dir>/keys` |
+//! | `CROUPIER_SEAMLESS_DB_POOL_SIZE` | `8` | database connections of seamless work (legs, casino verdicts), a pool apart from the bet path's |
 //! | `RUST_LOG` | `info` (serve), `warn` (other commands) | log filter; logs go to stderr, in colour only on a terminal |
 
 use std::path::PathBuf;
@@ -111,6 +114,20 @@ pub struct ServerSettings {
         default_value = "127.0.0.1:8091"
     )]
     pub approver_listen: String,
+
+    /// croupier's public URL as seamless casinos know it (the `iss` of every JWT); default
+    /// `http://` and the listen address.
+    #[arg(long, env = "CROUPIER_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// An RSA private key (PEM) to sign casino calls with; unset: keys generated in the data
+    /// folder.
+    #[arg(long, env = "CROUPIER_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Database connections of the seamless work.
+    #[arg(long, env = "CROUPIER_SEAMLESS_DB_POOL_SIZE", default_value_t = 8)]
+    pub seamless_db_pool_size: usize,
 
     #[command(flatten)]
     pub crypto: CryptoSettings,
@@ -277,8 +294,17 @@ impl ServerSettings {
         })
     }
 
-    /// What the HTTP server needs.
-    pub fn server(&self) -> anyhow::Result<crate::startup::ServerConfig> {
+    /// What the HTTP server needs; generated signing keys go under `data_dir`.
+    pub fn server(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<crate::startup::ServerConfig> {
+        let issuer = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let mut signing = crate::seamless::SigningConfig::in_data_dir(data_dir, &issuer);
+        signing.pem = self.signing_key.clone();
         Ok(crate::startup::ServerConfig {
             listen: self.listen.clone(),
             workers: self.workers,
@@ -286,6 +312,10 @@ impl ServerSettings {
             batching: self.batch(),
             approver_listen: Some(self.approver_listen.clone()).filter(|l| !l.is_empty()),
             crypto: self.crypto.config()?,
+            seamless: crate::startup::SeamlessConfig {
+                signing,
+                db_pool_size: self.seamless_db_pool_size.max(1),
+            },
         })
     }
 }

@@ -61,6 +61,10 @@ pub enum Error {
     Conflict,
     #[error("transaction not found")]
     TransactionNotFound,
+    /// A transfer-mode operation (a deposit, a withdrawal, a crypto payment) for an operator
+    /// in seamless mode, whose players' money stays in its own wallet.
+    #[error("the operator is in seamless mode: its players' money stays in its own wallet")]
+    SeamlessOperator,
     /// A counterparty's integration is not set up or failed (e.g. no launch URL, a crypto
     /// provider that timed out or refused); `cause` says whether asking again may help.
     #[error("integration failure: {message}")]

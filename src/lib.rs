@@ -5,6 +5,7 @@
 //! - `ledger`: the only code that moves money, one SQL function per operation;
 //! - `money`: currencies and exact amounts;
 //! - `db`: pool, migrations, the embedded PostgreSQL launcher;
+//! - `seamless`: forwarding bets to a casino's own wallet (signed JWTs, legs, verdicts);
 //! - `admin`: onboarding without SQL; `cli`: the command line.
 
 #[macro_use]
@@ -21,4 +22,5 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod players;
+pub mod seamless;
 pub mod startup;

@@ -15,6 +15,7 @@ use crate::auth::Authenticator;
 use crate::crypto::{Crypto, CryptoConfig};
 use crate::ledger::{BatchSettings, Ledger};
 use crate::players::Players;
+use crate::seamless::{Seamless, SigningConfig};
 
 /// What every handler shares.
 pub struct AppState {
@@ -22,27 +23,68 @@ pub struct AppState {
     pub ledger: Ledger,
     pub players: Players,
     pub crypto: Arc<Crypto>,
+    pub seamless: Arc<Seamless>,
     /// Lifetime of the sessions opened by a game launch.
     pub session_ttl_minutes: u32,
 }
 
 impl AppState {
     /// Shared state; with `batching`, the ledger's combiners start on the current runtime.
-    /// `pool` serves the bet path and the operator API; `crypto_pool` the crypto work alone,
-    /// so that a slow provider cannot take connections from bets.
-    pub fn new(config: &ServerConfig, pool: Pool, crypto_pool: Pool) -> anyhow::Result<Self> {
+    pub fn new(config: &ServerConfig, pools: Pools) -> anyhow::Result<Self> {
+        let Pools {
+            bets,
+            crypto,
+            seamless,
+        } = pools;
         let ledger = match config.batching {
-            Some(settings) => Ledger::batched(pool.clone(), settings),
-            None => Ledger::new(pool.clone()),
+            Some(settings) => Ledger::batched(bets.clone(), settings),
+            None => Ledger::new(bets.clone()),
         };
         Ok(Self {
-            auth: Authenticator::new(pool.clone()),
+            auth: Authenticator::new(bets.clone()),
             ledger,
-            crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto_pool)?),
-            players: Players::new(pool),
+            crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto)?),
+            seamless: Arc::new(Seamless::new(seamless, config.seamless.signing.clone())),
+            players: Players::new(bets),
             session_ttl_minutes: config.session_ttl_minutes,
         })
     }
+}
+
+/// A server's database pools. `bets` serves the bet path and the operator API; `crypto` the
+/// crypto work alone and `seamless` the calls to casinos, so that a slow provider or casino
+/// cannot take connections from bets.
+#[derive(Clone)]
+pub struct Pools {
+    pub bets: Pool,
+    pub crypto: Pool,
+    pub seamless: Pool,
+}
+
+impl Pools {
+    /// The crypto and seamless pools `config` asks for, on the database at `url`, beside
+    /// `bets`.
+    pub fn beside(bets: Pool, url: &str, config: &ServerConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            bets,
+            crypto: crate::db::pool(url, config.crypto.db_pool_size)?,
+            seamless: crate::db::pool(url, config.seamless.db_pool_size)?,
+        })
+    }
+
+    /// Closes the pools of the background work (the bet pool belongs to the database).
+    pub fn close_jobs(&self) {
+        self.crypto.close();
+        self.seamless.close();
+    }
+}
+
+/// Seamless mode's server settings.
+#[derive(Debug, Clone)]
+pub struct SeamlessConfig {
+    pub signing: SigningConfig,
+    /// Connections of the seamless pool.
+    pub db_pool_size: usize,
 }
 
 /// What the HTTP server is told.
@@ -57,6 +99,7 @@ pub struct ServerConfig {
     /// The private listener (inabit Remote Approver callback, crypto status); None = off.
     pub approver_listen: Option<String>,
     pub crypto: CryptoConfig,
+    pub seamless: SeamlessConfig,
 }
 
 impl ServerConfig {
@@ -69,6 +112,15 @@ impl ServerConfig {
             batching,
             approver_listen: Some("127.0.0.1:0".into()),
             crypto: CryptoConfig::disabled(),
+            seamless: SeamlessConfig {
+                signing: SigningConfig {
+                    keys_dir: std::env::temp_dir()
+                        .join(format!("croupier-keys-{}", uuid::Uuid::new_v4())),
+                    pem: None,
+                    issuer: "http://127.0.0.1".into(),
+                },
+                db_pool_size: 8,
+            },
         }
     }
 }
@@ -83,12 +135,12 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener and prepares the HTTP workers. Must be called inside a Tokio
-    /// runtime (the ledger's combiners run on it). See `AppState::new` for the two pools.
-    pub fn build(config: &ServerConfig, pool: Pool, crypto_pool: Pool) -> anyhow::Result<Self> {
+    /// runtime (the ledger's combiners run on it).
+    pub fn build(config: &ServerConfig, pools: Pools) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(config, pool, crypto_pool)?);
+        let state = web::Data::new(AppState::new(config, pools)?);
         let workers = config.workers;
         let shared = state.clone();
         let server = HttpServer::new(move || {
@@ -128,6 +180,10 @@ impl Application {
 
     pub fn crypto(&self) -> Arc<Crypto> {
         self.state.crypto.clone()
+    }
+
+    pub fn seamless(&self) -> Arc<Seamless> {
+        self.state.seamless.clone()
     }
 
     /// Starts the crypto jobs (event worker, deposit polling, payouts, token refresh).
@@ -205,10 +261,12 @@ async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
                 if client.batch_execute("LISTEN croupier_cache").await.is_ok() {
                     state.auth.forget_all();
                     state.ledger.forget_all_sessions();
+                    state.seamless.forget_all();
                     while let Some(payload) = rx.recv().await {
                         match payload.split_once(':') {
                             Some(("counterparties", id)) => state.auth.forget(id),
                             Some(("sessions", id)) => state.ledger.forget_session(id),
+                            Some(("seamless_operators", id)) => state.seamless.forget(id),
                             _ => {}
                         }
                     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use croupier::db::testing::TestCluster;
 use croupier::ledger::BatchSettings;
-use croupier::startup::{Application, ServerConfig};
+use croupier::startup::{Application, Pools, ServerConfig};
 use loadtest::run::{run, RunConfig};
 use loadtest::scenario::{Distribution, Players, Scenario};
 
@@ -26,8 +26,9 @@ async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
     let cluster = CLUSTER.get_or_init(|| TestCluster::start("loadtest-smoke").unwrap());
     let url = cluster.fresh_database().await.unwrap();
     let pool = croupier::db::pool(&url, 8).unwrap();
-    let crypto_pool = croupier::db::pool(&url, 2).unwrap();
-    let app = Application::build(&ServerConfig::local(batching), pool, crypto_pool).unwrap();
+    let config = ServerConfig::local(batching);
+    let pools = Pools::beside(pool, &url, &config).unwrap();
+    let app = Application::build(&config, pools).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
     tokio::spawn(app.run_until_stopped());
     (addr, url)

@@ -23,3 +23,14 @@ CREATE TRIGGER counterparties_cache AFTER UPDATE OR DELETE ON counterparties
     FOR EACH ROW EXECUTE FUNCTION notify_cache_change();
 CREATE TRIGGER sessions_cache AFTER UPDATE OR DELETE ON sessions
     FOR EACH ROW EXECUTE FUNCTION notify_cache_change();
+
+-- A seamless operator's settings, by operator id (a new row too: the operator changes mode).
+CREATE FUNCTION notify_seamless_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('croupier_cache', 'seamless_operators:'
+                      || CASE WHEN TG_OP = 'DELETE' THEN OLD.operator_id ELSE NEW.operator_id END);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER seamless_operators_cache AFTER INSERT OR UPDATE OR DELETE ON seamless_operators
+    FOR EACH ROW EXECUTE FUNCTION notify_seamless_change();

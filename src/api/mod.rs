@@ -1,5 +1,6 @@
 //! The HTTP edge: wire types and handlers, one module per audience.
 
+pub mod casino;
 pub mod crypto;
 pub mod operator;
 pub mod provider;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     provider::configure(cfg);
     operator::configure(cfg);
     crypto::configure(cfg);
+    casino::configure(cfg);
 }
 
 /// Any other path or method: 404 with a JSON body naming the problem.

@@ -2,14 +2,14 @@
 
 use crate::config::{DatabaseSettings, ServerSettings};
 use crate::db::Database;
-use crate::startup::{Application, ServerConfig};
+use crate::startup::{Application, Pools, ServerConfig};
 
 /// Runs the server. Whatever fails once the database is open (a listener that cannot bind,
 /// the demo data, the server itself), the embedded cluster is stopped before the error is
 /// returned: a server that could not start must not leave a PostgreSQL running.
 pub async fn serve(database: &DatabaseSettings, settings: &ServerSettings) -> anyhow::Result<()> {
     // Settings first: a bad one is refused before any cluster starts.
-    let config = settings.server()?;
+    let config = settings.server(&database.data_dir)?;
     let db = Database::open(database, settings.db_pool_size).await?;
     let served = serve_on(&db, &config, settings).await;
     // A server that ran owns the cluster it ran on (even one a crashed run left); one that
@@ -30,9 +30,12 @@ async fn serve_on(
     if db.is_embedded() {
         load_demo_fixtures(db).await?;
     }
-    // The crypto work has connections of its own: a slow provider never starves the bets.
-    let crypto_pool = crate::db::pool(db.url(), config.crypto.db_pool_size)?;
-    let app = Application::build(config, db.pool.clone(), crypto_pool.clone())?;
+    // The crypto and seamless work have connections of their own: a slow provider or casino
+    // never starves the bets.
+    let pools = Pools::beside(db.pool.clone(), db.url(), config)?;
+    let app = Application::build(config, pools.clone())?;
+    // The signing keys are ready (made on an installation's first start) before any call.
+    app.seamless().keys.reload().await?;
     let watcher = app.watch_changes(db.url().to_string());
     let jobs = app.start_jobs();
     let handle = app.handle();
@@ -61,7 +64,7 @@ async fn serve_on(
     for job in jobs {
         job.abort();
     }
-    crypto_pool.close();
+    pools.close_jobs();
     stopped??;
     Ok(())
 }

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "crypto customer claims",
         include_str!("../../sql/0007_crypto_customer_claims.sql"),
     ),
+    migration(8, "seamless", include_str!("../../sql/0008_seamless.sql")),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one

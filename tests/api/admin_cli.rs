@@ -138,12 +138,9 @@ async fn an_operator_onboards_everything_without_sql_and_the_books_reconcile() {
 
     // A bet on a server using that database, signed with the printed secret.
     let pool = croupier::db::pool(&url, 4).unwrap();
-    let app = croupier::startup::Application::build(
-        &croupier::startup::ServerConfig::local(crate::helpers::batching()),
-        pool.clone(),
-        pool,
-    )
-    .unwrap();
+    let config = croupier::startup::ServerConfig::local(crate::helpers::batching());
+    let pools = croupier::startup::Pools::beside(pool, &url, &config).unwrap();
+    let app = croupier::startup::Application::build(&config, pools).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let body = r#"{"betId":"cli-1","betAmount":0.25}"#;
@@ -429,4 +426,101 @@ impl Drop for KillOnDrop {
             let _ = child.wait();
         }
     }
+}
+
+#[tokio::test]
+async fn seamless_operators_and_signing_keys_are_managed_from_the_command_line() {
+    let url = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("croupier-cli-{}", uuid::Uuid::new_v4()));
+    let data = data_dir.to_str().unwrap();
+    let operator = ok(
+        &url,
+        &[
+            "admin",
+            "operator",
+            "add",
+            "--name",
+            "Wallet Casino",
+            "--wallet-url",
+            "http://127.0.0.1:9/w",
+        ],
+    );
+    assert_eq!(operator["mode"], "seamless");
+    assert_eq!(operator["secret"].as_str().unwrap().len(), 64);
+    let oid = operator["id"].as_str().unwrap().to_string();
+    let transfer = ok(
+        &url,
+        &["admin", "operator", "add", "--name", "Plain Casino"],
+    );
+    assert_eq!(transfer["mode"], "transfer");
+
+    let changed = ok(
+        &url,
+        &[
+            "admin",
+            "operator",
+            "set-seamless",
+            "--operator",
+            &oid,
+            "--close",
+            "off",
+            "--attempt-timeout-ms",
+            "2000",
+            "--error-codes",
+            r#"{"7": "insufficient_funds"}"#,
+        ],
+    );
+    assert_eq!(changed["sendClose"], false);
+    assert_eq!(changed["attemptTimeoutMs"], 2000);
+    assert_eq!(changed["errorCodes"]["7"], "insufficient_funds");
+    let (success, refused) = croupier(
+        &url,
+        &[
+            "admin",
+            "operator",
+            "set-seamless",
+            "--operator",
+            &oid,
+            "--error-codes",
+            r#"{"7": "paid"}"#,
+        ],
+    );
+    assert!(!success);
+    assert!(
+        refused["error"].as_str().unwrap().contains("meaning"),
+        "{refused}"
+    );
+    let shown = ok(&url, &["admin", "operator", "show", "--operator", &oid]);
+    assert_eq!(shown["errorCodes"]["7"], "insufficient_funds");
+    assert_eq!(
+        ok(
+            &url,
+            &[
+                "admin",
+                "operator",
+                "set-wallet",
+                "--operator",
+                &oid,
+                "--wallet-url",
+                ""
+            ]
+        )["mode"],
+        "transfer"
+    );
+
+    let rotated = ok(&url, &["admin", "keys", "rotate", "--data-dir", data]);
+    let kid = rotated["kid"].as_str().unwrap();
+    assert!(data_dir.join("keys").join(format!("{kid}.pem")).exists());
+    let listed = ok(&url, &["admin", "keys", "list", "--data-dir", data]);
+    let statuses: Vec<(&str, &str)> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["status"].as_str().unwrap()))
+        .collect();
+    // The installation's first key was made for the rotation, and signs until the new one.
+    assert_eq!(statuses.len(), 2, "{listed}");
+    assert_eq!(statuses[0].1, "current");
+    assert_eq!(statuses[1], (kid, "next"));
+    std::fs::remove_dir_all(&data_dir).unwrap();
 }

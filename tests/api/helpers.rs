@@ -10,7 +10,7 @@ use croupier::db::testing::TestCluster;
 use croupier::db::DbPool;
 use croupier::ledger::BatchSettings;
 use croupier::money::{Amount, Currency};
-use croupier::startup::{Application, ServerConfig};
+use croupier::startup::{Application, Pools, ServerConfig};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -44,6 +44,8 @@ pub struct TestApp {
     /// The private listener (Remote Approver callback, crypto status).
     pub private_base: String,
     pub crypto: std::sync::Arc<croupier::crypto::Crypto>,
+    pub seamless: std::sync::Arc<croupier::seamless::Seamless>,
+    pub config: ServerConfig,
     pub database_url: String,
     pub pool: DbPool,
     pub admin: Admin,
@@ -194,9 +196,8 @@ pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
     log_to_test_output();
     let database_url = fresh_database().await;
     let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let crypto_pool =
-        croupier::db::pool(&database_url, config.crypto.db_pool_size).expect("crypto pool");
-    let app = Application::build(&config, pool.clone(), crypto_pool).expect("app builds");
+    let pools = Pools::beside(pool.clone(), &database_url, &config).expect("pools");
+    let app = Application::build(&config, pools).expect("app builds");
     app.watch_changes(database_url.clone());
     let base = format!("http://127.0.0.1:{}", app.port());
     let private_base = format!(
@@ -204,6 +205,7 @@ pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
         app.approver_port().expect("the private listener runs")
     );
     let crypto = app.crypto();
+    let seamless = app.seamless();
     tokio::spawn(app.run_until_stopped());
     let admin = Admin::new(pool.clone());
     let provider = admin
@@ -215,6 +217,8 @@ pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
         base,
         private_base,
         crypto,
+        seamless,
+        config,
         database_url,
         pool,
         admin,

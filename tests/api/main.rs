@@ -12,3 +12,4 @@ mod operator;
 mod out_of_order;
 mod response_codes;
 mod schema;
+mod seamless;

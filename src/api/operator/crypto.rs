@@ -90,6 +90,7 @@ async fn address_of(
     state: &AppState,
 ) -> Result<DepositAddress, Error> {
     let call = Call::accept(req, payload, state).await?;
+    state.seamless.refuse_if_seamless(&call.operator.id).await?;
     let body: AddressBody = call.json()?;
     let external_id = id(body.player_external_id, "playerExternalId")?;
     let asset = code(body.asset, "asset")?;
@@ -131,6 +132,7 @@ async fn payout(
     state: &AppState,
 ) -> Result<PayoutView, Error> {
     let call = Call::accept(req, payload, state).await?;
+    state.seamless.refuse_if_seamless(&call.operator.id).await?;
     let body: WithdrawBody = call.json()?;
     let external_id = id(body.player_external_id, "playerExternalId")?;
     let transaction_id = id(body.transaction_id, "transactionId")?;

@@ -91,7 +91,9 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         Error::Auth(AuthFailure::UnknownCounterparty) | Error::CounterpartyDisabled => {
             (code::INVALID_AGENT, refused)
         }
-        Error::Auth(AuthFailure::WrongRole) => (code::PERMISSION_DENIED, refused),
+        Error::Auth(AuthFailure::WrongRole) | Error::SeamlessOperator => {
+            (code::PERMISSION_DENIED, refused)
+        }
         Error::MissingField(_) => (code::MISSING_DATA, refused),
         Error::BadFormat(_) | Error::Amount(MoneyError::NotANumber) => (code::DATA_FORMAT, refused),
         Error::BadValue(_)

@@ -71,6 +71,7 @@ async fn transfer(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
+    state.seamless.refuse_if_seamless(&call.operator.id).await?;
     let body: Body = call.json()?;
     let external_id = id(body.player_external_id, "playerExternalId")?;
     let transaction_id = id(body.transaction_id, "transactionId")?;

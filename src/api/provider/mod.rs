@@ -70,8 +70,10 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
             (code::BLOCKED, StatusCode::PAYMENT_REQUIRED)
         }
         Error::Conflict => (code::CONFLICT, StatusCode::PAYMENT_REQUIRED),
-        // A bug: 500, although a retry is safe.
-        Error::Internal(_) => (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR),
+        // A bug (a bet call never reaches transfer-only code): 500, although a retry is safe.
+        Error::Internal(_) | Error::SeamlessOperator => {
+            (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
+        }
         Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
         Error::Integration { .. } if e.retryable() => {
             (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE)

@@ -62,8 +62,17 @@ impl ProviderSetLaunchUrl {
 
 #[derive(Subcommand)]
 pub enum OperatorVerb {
-    /// Creates an operator: prints {"id", "secret"}.
+    /// Creates an operator: prints {"id", "secret", "mode"}. With --wallet-url the operator
+    /// is seamless (its players' money stays in the casino's wallet), else transfer.
     Add(OperatorAdd),
+    /// Points an operator at its casino wallet (seamless mode); "" goes back to transfer
+    /// mode. Either only while croupier holds none of its players' money.
+    SetWallet(OperatorSetWallet),
+    /// Changes a seamless operator's settings (timeouts, retries, close, make-list, the
+    /// casino's ErrorCodes).
+    SetSeamless(OperatorSetSeamless),
+    /// Shows an operator's mode and, when seamless, its settings.
+    Show(OperatorShow),
     /// Chooses the rail the operator's crypto payouts go through.
     SetPayoutRail(OperatorSetPayoutRail),
     /// Whether the operator's players may bet locked funds (crypto deposits detected but not
@@ -75,6 +84,9 @@ impl OperatorVerb {
     pub async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         match self {
             Self::Add(verb) => verb.run(admin).await,
+            Self::SetWallet(verb) => verb.run(admin).await,
+            Self::SetSeamless(verb) => verb.run(admin).await,
+            Self::Show(verb) => verb.run(admin).await,
             Self::SetPayoutRail(verb) => verb.run(admin).await,
             Self::SetLockedPlay(verb) => verb.run(admin).await,
         }
@@ -85,11 +97,109 @@ impl OperatorVerb {
 pub struct OperatorAdd {
     #[arg(long)]
     name: String,
+    /// The casino wallet's base URL: croupier calls `{url}/payments/make` and so on.
+    #[arg(long)]
+    wallet_url: Option<String>,
 }
 
 impl OperatorAdd {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
-        Printed::done(serde_json::to_value(admin.operator_add(&self.name).await?)?)
+        let (credentials, mode) = match &self.wallet_url {
+            Some(url) => (
+                admin.operator_add_seamless(&self.name, url).await?,
+                "seamless",
+            ),
+            None => (admin.operator_add(&self.name).await?, "transfer"),
+        };
+        Printed::done(json!({
+            "id": credentials.id,
+            "secret": credentials.secret,
+            "mode": mode,
+        }))
+    }
+}
+
+#[derive(Args)]
+pub struct OperatorSetWallet {
+    #[arg(long)]
+    operator: String,
+    /// The casino wallet's base URL; "" for transfer mode.
+    #[arg(long)]
+    wallet_url: String,
+}
+
+impl OperatorSetWallet {
+    async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
+        Printed::done(
+            admin
+                .operator_set_wallet(&self.operator, &self.wallet_url)
+                .await?,
+        )
+    }
+}
+
+#[derive(Args)]
+pub struct OperatorSetSeamless {
+    #[arg(long)]
+    operator: String,
+    /// Limit on one HTTP attempt to the casino, in milliseconds (default 3000).
+    #[arg(long)]
+    attempt_timeout_ms: Option<i32>,
+    /// A provider is answered within this, in milliseconds (default 8000).
+    #[arg(long)]
+    provider_deadline_ms: Option<i32>,
+    /// A credit is retried this long before it is marked stuck, in seconds (default 86400).
+    #[arg(long)]
+    retry_horizon_s: Option<i32>,
+    /// An unconfirmed debit the provider neither repeats nor refunds is compensated after
+    /// this, in seconds (default 60).
+    #[arg(long)]
+    abandon_after_s: Option<i32>,
+    /// Whether a settled bet is followed by `payments/close` (default on).
+    #[arg(long, value_parser = ["on", "off"])]
+    close: Option<String>,
+    /// Whether concurrent movements go to the casino as one `payments/make-list` (default off).
+    #[arg(long, value_parser = ["on", "off"])]
+    make_list: Option<String>,
+    /// The casino's own ErrorCodes, as JSON {"<code>": "<meaning>"} over the defaults
+    /// (meanings: applied, insufficient_funds, user_not_found, incorrect_amount, blocked,
+    /// refused, not_found, conflict, accepted, unknown); "{}" restores the defaults.
+    #[arg(long)]
+    error_codes: Option<String>,
+}
+
+impl OperatorSetSeamless {
+    async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
+        let error_codes = match &self.error_codes {
+            Some(text) => {
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| anyhow::anyhow!("--error-codes is not JSON: {e}"))?;
+                Some(crate::seamless::ErrorCodes::from_json(&value)?)
+            }
+            None => None,
+        };
+        let change = crate::seamless::admin::SettingsChange {
+            attempt_timeout_ms: self.attempt_timeout_ms,
+            provider_deadline_ms: self.provider_deadline_ms,
+            retry_horizon_s: self.retry_horizon_s,
+            abandon_after_s: self.abandon_after_s,
+            send_close: self.close.as_deref().map(|v| v == "on"),
+            make_list: self.make_list.as_deref().map(|v| v == "on"),
+            error_codes,
+        };
+        Printed::done(admin.operator_set_seamless(&self.operator, &change).await?)
+    }
+}
+
+#[derive(Args)]
+pub struct OperatorShow {
+    #[arg(long)]
+    operator: String,
+}
+
+impl OperatorShow {
+    async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
+        Printed::done(admin.operator_show(&self.operator).await?)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod counterparty;
 mod crypto;
+mod keys;
 mod player;
 
 use std::process::ExitCode;
@@ -52,14 +53,24 @@ pub enum AdminVerb {
         #[command(subcommand)]
         verb: crypto::CryptoVerb,
     },
+    /// Seamless mode's signing keys (in the data folder).
+    Keys {
+        #[command(subcommand)]
+        verb: keys::KeysVerb,
+    },
     /// Checks every wallet against its journal and every bet against its journal rows;
     /// exits 1 on any mismatch.
     Reconcile,
 }
 
 impl AdminVerb {
-    async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
+    async fn run(self, admin: &Admin, database: &DatabaseSettings) -> anyhow::Result<Printed> {
         match self {
+            Self::Keys { verb } => {
+                // The issuer is a server setting; key files do not depend on it.
+                let signing = crate::seamless::SigningConfig::in_data_dir(&database.data_dir, "");
+                verb.run(admin, &signing).await
+            }
             Self::Provider { verb } => verb.run(admin).await,
             Self::Operator { verb } => verb.run(admin).await,
             Self::Counterparty { verb } => verb.run(admin).await,
@@ -82,7 +93,7 @@ impl AdminVerb {
 /// opened ends without a JSON object (the error goes to stderr).
 pub async fn run(database: &DatabaseSettings, verb: AdminVerb) -> anyhow::Result<ExitCode> {
     let db = Database::open(database, super::COMMAND_POOL_SIZE).await?;
-    let outcome = verb.run(&Admin::new(db.pool.clone())).await;
+    let outcome = verb.run(&Admin::new(db.pool.clone()), database).await;
     db.close(false).await?;
     let printed = outcome.unwrap_or_else(|e| Printed {
         json: json!({ "error": format!("{e:#}") }).to_string(),

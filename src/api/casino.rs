@@ -1,0 +1,212 @@
+//! What a seamless casino calls (contract section 2), under `/mis-api/api/v2/`:
+//!
+//! - `GET auth/jwks` (also `/.well-known/jwks.json`): the keys croupier signs with;
+//! - `POST auth/verify`: checks a JWT croupier issued (rate-limited);
+//! - `POST auth/token`: a bearer token for the operator's credentials;
+//! - `POST payments/accept`: the casino's final verdict on a movement (see `seamless::accept`).
+//!
+//! Every answer is the Betcore envelope `{"ErrorCode", "Message", "Value"}`; the HTTP status
+//! is 200 on success and follows the code otherwise (README, "Seamless mode").
+
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{AuthFailure, Error};
+use crate::startup::AppState;
+
+/// The casino-side paths, under Betcore's prefix.
+pub const PREFIX: &str = "/mis-api/api/v2";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(&format!("{PREFIX}/auth/jwks"), web::get().to(jwks))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route(&format!("{PREFIX}/auth/verify"), web::post().to(verify))
+        .route(&format!("{PREFIX}/auth/token"), web::post().to(token));
+}
+
+/// Codes of these endpoints (besides the success 200).
+pub mod code {
+    pub const SUCCESS: i64 = 200;
+    /// Not JSON, not a JWT, a field missing or of the wrong type.
+    pub const BAD_REQUEST: i64 = 400;
+    /// Wrong credentials, a bad or expired bearer token, a signature that does not verify.
+    pub const UNAUTHORIZED: i64 = 401;
+    /// An operator that is disabled or not in seamless mode.
+    pub const FORBIDDEN: i64 = 403;
+    /// A `kid` croupier does not publish.
+    pub const UNKNOWN_KEY: i64 = 404;
+    /// A JWT outside its `nbf`..`exp` window.
+    pub const EXPIRED: i64 = 410;
+    pub const TOO_MANY_REQUESTS: i64 = 429;
+    /// croupier could not serve the call now; try again.
+    pub const UNAVAILABLE: i64 = 503;
+}
+
+/// The envelope, with the HTTP status that goes with `code`.
+fn envelope(code: i64, message: &str, value: Option<Value>) -> HttpResponse {
+    let status = match code {
+        code::SUCCESS => StatusCode::OK,
+        other => u16::try_from(other)
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST),
+    };
+    let mut body = json!({ "ErrorCode": code, "Message": message });
+    if let Some(value) = value {
+        body["Value"] = value;
+    }
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+fn success(value: Value) -> HttpResponse {
+    envelope(code::SUCCESS, "Success", Some(value))
+}
+
+/// An error as this API answers it.
+fn failure(req: &HttpRequest, e: &Error) -> HttpResponse {
+    let (code, message) = match e {
+        Error::BadFormat(_) | Error::MissingField(_) | Error::BadValue(_) => {
+            (code::BAD_REQUEST, e.to_string())
+        }
+        Error::Auth(AuthFailure::WrongRole) => (
+            code::FORBIDDEN,
+            "the operator is not in seamless mode".to_string(),
+        ),
+        Error::CounterpartyDisabled => (code::FORBIDDEN, e.to_string()),
+        Error::Auth(_) => (code::UNAUTHORIZED, "unauthorized".to_string()),
+        _ => {
+            crate::api::log_failure(req, e);
+            (code::UNAVAILABLE, "try again".to_string())
+        }
+    };
+    envelope(code, &message, None)
+}
+
+async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match state.seamless.keys.jwks().await {
+        Ok(document) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(document.to_string()),
+        Err(e) => failure(&req, &e),
+    }
+}
+
+/// Reads a body that is one JSON string (a JWT, as the casino got it).
+fn jwt_of(body: &[u8]) -> Result<String, Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::String(jwt)) => Ok(jwt),
+        _ => Err(Error::bad_format("the body must be a JWT as a JSON string")),
+    }
+}
+
+async fn verify(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if !state.seamless.verify_allowed(peer) {
+        return envelope(code::TOO_MANY_REQUESTS, "too many requests", None);
+    }
+    let jwt = match crate::api::read_body(&req, payload)
+        .await
+        .and_then(|b| jwt_of(&b))
+    {
+        Ok(jwt) => jwt,
+        Err(e) => return failure(&req, &e),
+    };
+    let Ok(header) = jsonwebtoken::decode_header(&jwt) else {
+        return envelope(code::BAD_REQUEST, "not a JWT", None);
+    };
+    if header.alg != Algorithm::RS256 {
+        return envelope(code::BAD_REQUEST, "not an RS256 JWT", None);
+    }
+    let Some(kid) = header.kid else {
+        return envelope(code::UNKNOWN_KEY, "the JWT names no kid", None);
+    };
+    let key = match state.seamless.keys.published_key(&kid).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return envelope(code::UNKNOWN_KEY, "unknown kid", None),
+        Err(e) => return failure(&req, &e),
+    };
+    let Ok(decoding) = DecodingKey::from_rsa_components(&key.jwk.n, &key.jwk.e) else {
+        return failure(
+            &req,
+            &Error::Internal(anyhow::anyhow!("published key {kid} is unusable")),
+        );
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "iss"]);
+    validation.set_issuer(&[state.seamless.keys.issuer()]);
+    match jsonwebtoken::decode::<Value>(&jwt, &decoding, &validation) {
+        Ok(token) => success(token.claims),
+        Err(e) => match e.kind() {
+            ErrorKind::ExpiredSignature => envelope(code::EXPIRED, "expired", None),
+            ErrorKind::ImmatureSignature => envelope(code::EXPIRED, "not valid yet", None),
+            ErrorKind::InvalidSignature => {
+                envelope(code::UNAUTHORIZED, "the signature does not verify", None)
+            }
+            ErrorKind::InvalidIssuer => envelope(code::UNAUTHORIZED, "another issuer", None),
+            _ => envelope(code::BAD_REQUEST, "not a JWT croupier issued", None),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TokenRequest {
+    partner_client_id: String,
+    secret: String,
+}
+
+async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let asked = crate::api::read_body(&req, payload).await.and_then(|body| {
+        serde_json::from_slice::<TokenRequest>(&body).map_err(|_| {
+            Error::bad_format("the body must be {\"PartnerClientId\": …, \"Secret\": …}")
+        })
+    });
+    let asked = match asked {
+        Ok(asked) => asked,
+        Err(e) => return failure(&req, &e),
+    };
+    match state
+        .seamless
+        .issue_token(&asked.partner_client_id, &asked.secret)
+        .await
+    {
+        Ok(issued) => success(json!({
+            "AccessToken": issued.token,
+            "ExpiresIn": issued.expires_in.as_secs(),
+            "TokenType": "Bearer",
+        })),
+        Err(e) => failure(&req, &e),
+    }
+}
+
+/// The operator behind the request's `Authorization: Bearer` token.
+pub async fn bearer_operator(req: &HttpRequest, state: &AppState) -> Result<String, Error> {
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(Error::Auth(AuthFailure::MissingHeader("Authorization")))?;
+    state.seamless.token_operator(token.trim()).await
+}
