@@ -315,6 +315,7 @@ impl ServerSettings {
             seamless: crate::startup::SeamlessConfig {
                 signing,
                 db_pool_size: self.seamless_db_pool_size.max(1),
+                job_interval: std::time::Duration::from_secs(1),
             },
         })
     }

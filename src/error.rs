@@ -61,6 +61,17 @@ pub enum Error {
     Conflict,
     #[error("transaction not found")]
     TransactionNotFound,
+    /// A seamless casino refused a movement for a reason with no provider code of its own
+    /// (its "error adding transaction", a conflicting repeat): nothing was applied, and a
+    /// repeat gets the same answer.
+    #[error("the casino refused: {0}")]
+    CasinoRefused(String),
+    /// A seamless casino's verdict did not arrive in time: the movement may or may not be
+    /// applied. The provider repeats the same call (same betId) or sends Refund.
+    #[error(
+        "not confirmed by the casino yet: repeat the same call with the same betId, or send Refund"
+    )]
+    NotConfirmed,
     /// A transfer-mode operation (a deposit, a withdrawal, a crypto payment) for an operator
     /// in seamless mode, whose players' money stays in its own wallet.
     #[error("the operator is in seamless mode: its players' money stays in its own wallet")]
@@ -111,7 +122,7 @@ impl Error {
     /// Whether the same request may succeed if sent again unchanged.
     pub fn retryable(&self) -> bool {
         match self {
-            Error::Unavailable(_) | Error::Internal(_) => true,
+            Error::Unavailable(_) | Error::Internal(_) | Error::NotConfirmed => true,
             Error::Integration { cause, .. } => cause.retryable(),
             _ => false,
         }

@@ -6,6 +6,7 @@
 //! - `money`: currencies and exact amounts;
 //! - `db`: pool, migrations, the embedded PostgreSQL launcher;
 //! - `seamless`: forwarding bets to a casino's own wallet (signed JWTs, legs, verdicts);
+//! - `demo_casino`: a casino wallet for seamless tests, load and the demo;
 //! - `admin`: onboarding without SQL; `cli`: the command line.
 
 #[macro_use]
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo_casino;
 pub mod error;
 pub mod ledger;
 pub mod money;

@@ -44,7 +44,7 @@ impl AppState {
             auth: Authenticator::new(bets.clone()),
             ledger,
             crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto)?),
-            seamless: Arc::new(Seamless::new(seamless, config.seamless.signing.clone())),
+            seamless: Arc::new(Seamless::new(seamless, config.seamless.signing.clone())?),
             players: Players::new(bets),
             session_ttl_minutes: config.session_ttl_minutes,
         })
@@ -85,6 +85,8 @@ pub struct SeamlessConfig {
     pub signing: SigningConfig,
     /// Connections of the seamless pool.
     pub db_pool_size: usize,
+    /// How often the seamless job runs (retries, compensations, stuck legs).
+    pub job_interval: Duration,
 }
 
 /// What the HTTP server is told.
@@ -120,6 +122,7 @@ impl ServerConfig {
                     issuer: "http://127.0.0.1".into(),
                 },
                 db_pool_size: 8,
+                job_interval: Duration::from_millis(500),
             },
         }
     }
@@ -128,6 +131,7 @@ impl ServerConfig {
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
+    seamless_job_interval: Duration,
     server: Server,
     approver: Option<(u16, Server)>,
     state: web::Data<AppState>,
@@ -163,6 +167,7 @@ impl Application {
         };
         Ok(Self {
             port,
+            seamless_job_interval: config.seamless.job_interval,
             server,
             approver,
             state,
@@ -186,9 +191,12 @@ impl Application {
         self.state.seamless.clone()
     }
 
-    /// Starts the crypto jobs (event worker, deposit polling, payouts, token refresh).
+    /// Starts the crypto jobs (event worker, deposit polling, payouts, token refresh) and
+    /// the seamless job.
     pub fn start_jobs(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.state.crypto.spawn_jobs()
+        let mut jobs = self.state.crypto.spawn_jobs();
+        jobs.push(self.state.seamless.spawn_jobs(self.seamless_job_interval));
+        jobs
     }
 
     /// Keeps the caches in step with the database at `database_url` (see

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(&format!("{PREFIX}/auth/jwks"), web::get().to(jwks))
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route(&format!("{PREFIX}/auth/verify"), web::post().to(verify))
-        .route(&format!("{PREFIX}/auth/token"), web::post().to(token));
+        .route(&format!("{PREFIX}/auth/token"), web::post().to(token))
+        .route(&format!("{PREFIX}/payments/accept"), web::post().to(accept));
 }
 
 /// Codes of these endpoints (besides the success 200).
@@ -209,4 +210,75 @@ pub async fn bearer_operator(req: &HttpRequest, state: &AppState) -> Result<Stri
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(Error::Auth(AuthFailure::MissingHeader("Authorization")))?;
     state.seamless.token_operator(token.trim()).await
+}
+
+/// A decimal given as a string or a number.
+fn decimal_field(value: &Value, field: &str) -> Result<Option<rust_decimal::Decimal>, Error> {
+    let text = match &value[field] {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(Error::bad_format(format!("{field} must be a decimal"))),
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|_| Error::bad_format(format!("{field} must be a decimal")))
+}
+
+fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
+    match &value[field] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        Value::Null => return Err(Error::MissingField(field.to_string())),
+        _ => None,
+    }
+    .ok_or_else(|| Error::bad_format(format!("{field} must be an integer")))
+}
+
+async fn accept(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let operator = match bearer_operator(&req, &state).await {
+        Ok(operator) => operator,
+        Err(e) => return failure(&req, &e),
+    };
+    let outcome = async {
+        let body = crate::api::read_body(&req, payload).await?;
+        let verdict: Value = serde_json::from_slice(&body)
+            .map_err(|_| Error::bad_format("the body must be a JSON object"))?;
+        if !verdict.is_object() {
+            return Err(Error::bad_format("the body must be a JSON object"));
+        }
+        let bet_no = integer_field(&verdict, "BetId")?;
+        let kind = i16::try_from(integer_field(&verdict, "TransactionType")?)
+            .map_err(|_| Error::bad_value("unknown TransactionType"))?;
+        let code = integer_field(&verdict, "ErrorCode")?;
+        let settings = state
+            .seamless
+            .settings(&operator)
+            .await?
+            .ok_or(Error::Auth(AuthFailure::WrongRole))?;
+        state
+            .seamless
+            .accept(
+                &operator,
+                bet_no,
+                kind,
+                code,
+                settings.error_codes.meaning(code),
+                verdict["PartnerTransactionId"].as_str(),
+                decimal_field(&verdict, "Amount")?,
+                decimal_field(&verdict, "Balance")?,
+                verdict["Message"].as_str(),
+                &verdict,
+            )
+            .await
+    }
+    .await;
+    match outcome {
+        Ok(recorded) => envelope(code::SUCCESS, recorded.message(), None),
+        Err(e) => failure(&req, &e),
+    }
 }

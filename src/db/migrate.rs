@@ -71,6 +71,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "crypto_payouts",
         include_str!("../../sql/functions/crypto_payouts.sql"),
     ),
+    ("seamless", include_str!("../../sql/functions/seamless.sql")),
 ];
 
 /// Arbitrary constant naming croupier's migration lock.

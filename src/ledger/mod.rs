@@ -90,11 +90,15 @@ impl SessionId {
 }
 
 /// A provider's session as the bet path needs it (cached; none of it ever changes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: SessionId,
     pub currency: Currency,
     player_id: Uuid,
+    /// The operator of the session's player: its mode decides where the bet goes.
+    pub operator_id: Arc<str>,
+    /// The operator's id of the player (a seamless casino's `PartnerUserId`).
+    pub external_id: Arc<str>,
 }
 
 /// What a bet call did: applied now, or found already applied (a repeat).
@@ -144,7 +148,7 @@ pub struct TransferReceipt {
 static NEXT_LEDGER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const BALANCE: &str = "SELECT status, balance FROM session_balance($1, $2)";
-const SESSION_FACTS: &str = "SELECT s.provider_id, w.currency, s.player_id FROM sessions s JOIN wallets w ON w.id = s.wallet_id WHERE s.id = $1";
+const SESSION_FACTS: &str = "SELECT s.provider_id, w.currency, s.player_id, p.operator_id, p.external_id FROM sessions s JOIN wallets w ON w.id = s.wallet_id JOIN players p ON p.id = s.player_id WHERE s.id = $1";
 const TRANSFER_RECORD: &str = "
 SELECT t.id, t.kind, t.status, t.refusal, p.external_id, w.currency, t.amount, t.balance_after,
        trim(both '\"' from to_json(t.created_at)::text)
@@ -160,6 +164,8 @@ struct SessionFacts {
     provider_id: Arc<str>,
     currency: Currency,
     player_id: Uuid,
+    operator_id: Arc<str>,
+    external_id: Arc<str>,
 }
 
 pub struct Ledger {
@@ -212,6 +218,8 @@ impl Ledger {
             id,
             currency: facts.currency,
             player_id: facts.player_id,
+            operator_id: facts.operator_id,
+            external_id: facts.external_id,
         })
     }
 
@@ -235,6 +243,8 @@ impl Ledger {
                     provider_id: Arc::from(row.try_get::<_, &str>(0)?),
                     currency,
                     player_id: row.try_get(2)?,
+                    operator_id: Arc::from(row.try_get::<_, &str>(3)?),
+                    external_id: Arc::from(row.try_get::<_, &str>(4)?),
                 };
                 self.sessions.insert(session.0, facts.clone());
                 facts

@@ -215,3 +215,106 @@ impl Admin {
         }))
     }
 }
+
+/// How a person resolves a leg after checking with the casino.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The casino applied it.
+    Ok,
+    /// The casino did not apply it (and will not).
+    Refused,
+}
+
+impl Admin {
+    /// Legs in `state` (stuck, unknown, pending or sent), oldest first: one JSON object each.
+    pub async fn seamless_legs(&self, state: &str) -> Result<Vec<Value>, Error> {
+        let state = super::jobs::listable(state)?;
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(
+                "SELECT json_build_object(
+                        'legId', l.id, 'betNo', l.bet_no, 'providerId', b.provider_id,
+                        'betId', b.bet_id, 'operatorId', b.operator_id,
+                        'playerExternalId', p.external_id, 'currency', b.currency,
+                        'transactionType', l.transaction_type, 'amount', l.amount::text,
+                        'state', l.state, 'attempts', l.attempts,
+                        'compensation', l.compensation, 'casinoCode', l.casino_code,
+                        'message', l.message, 'createdAt', l.created_at,
+                        'lastSentAt', l.last_sent_at, 'data', l.data)::text
+                   FROM seamless_legs l JOIN seamless_bets b ON b.bet_no = l.bet_no
+                   JOIN players p ON p.id = b.player_id
+                  WHERE l.state = $1 ORDER BY l.created_at LIMIT 10000",
+                &[&state.as_str()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get(0)?;
+                serde_json::from_str(&text).map_err(|e| Error::Internal(e.into()))
+            })
+            .collect()
+    }
+
+    /// A person's verdict on a leg that is not final (stuck, unknown, pending), recorded
+    /// with who and why. A leg being sent right now is refused: try again in a moment.
+    pub async fn seamless_resolve(
+        &self,
+        leg: uuid::Uuid,
+        resolution: Resolution,
+        note: &str,
+        by: &str,
+    ) -> Result<Value, Error> {
+        if note.trim().is_empty() || note.len() > 2000 {
+            return Err(Error::bad_value("the note must be 1 to 2000 characters"));
+        }
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT l.state, l.lease_until > now(), l.transaction_type
+                   FROM seamless_legs l JOIN seamless_bets b ON b.bet_no = l.bet_no
+                  WHERE l.id = $1 FOR UPDATE OF b, l",
+                &[&leg],
+            )
+            .await?
+            .ok_or_else(|| Error::bad_value("no such leg"))?;
+        let state: String = row.try_get(0)?;
+        let leased: Option<bool> = row.try_get(1)?;
+        if matches!(state.as_str(), "ok" | "refused") {
+            return Err(Error::bad_value(format!(
+                "the leg is already final ({state})"
+            )));
+        }
+        if state == "sent" && leased == Some(true) {
+            return Err(Error::bad_value(
+                "the leg is being sent now: try again in a moment",
+            ));
+        }
+        let meaning = match resolution {
+            Resolution::Ok => "applied",
+            Resolution::Refused => "refused",
+        };
+        tx.execute(
+            "SELECT seamless_finalise($1, $2, NULL, NULL, NULL, NULL, $3, $4)",
+            &[&leg, &meaning, &by, &note],
+        )
+        .await?;
+        tx.commit().await?;
+        drop(client);
+        let row = self
+            .pool()
+            .get()
+            .await?
+            .query_one(
+                "SELECT json_build_object('legId', id, 'state', state, 'meaning', meaning,
+                        'resolvedBy', resolved_by, 'note', resolution_note)::text
+                   FROM seamless_legs WHERE id = $1",
+                &[&leg],
+            )
+            .await?;
+        let text: String = row.try_get(0)?;
+        serde_json::from_str(&text).map_err(|e| Error::Internal(e.into()))
+    }
+}

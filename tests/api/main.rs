@@ -13,3 +13,4 @@ mod out_of_order;
 mod response_codes;
 mod schema;
 mod seamless;
+mod seamless_flow;

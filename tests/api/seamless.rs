@@ -159,7 +159,8 @@ async fn the_first_start_makes_one_private_key_file_and_publishes_its_public_hal
     let other = croupier::seamless::Seamless::new(
         croupier::db::pool(&app.database_url, 2).unwrap(),
         app.config.seamless.signing.clone(),
-    );
+    )
+    .unwrap();
     other.keys.reload().await.unwrap();
     assert_eq!(key_files(&app).len(), 1);
     assert_eq!(app.kids().await.len(), 1);

@@ -107,9 +107,11 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         Error::PlayerBlocked => (code::BLOCKED_USER, refused),
         Error::InsufficientFunds => (code::INSUFFICIENT_BALANCE, refused),
         Error::Integration { .. } if !e.retryable() => (code::INTEGRATION_FAILURE, refused),
-        Error::Integration { .. } | Error::Unavailable(_) | Error::Internal(_) => {
-            (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        Error::Integration { .. }
+        | Error::Unavailable(_)
+        | Error::Internal(_)
+        | Error::NotConfirmed
+        | Error::CasinoRefused(_) => (code::ERROR, StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 

@@ -21,6 +21,18 @@ async fn balance(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let session = call.resolve(state).await?;
+    if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        let balance = state
+            .seamless
+            .balance_of(&settings, &session.external_id)
+            .await?;
+        return Ok(Answer {
+            currency: Some(session.currency.code()),
+            balance: Some(balance),
+            code: code::SUCCESS,
+            ..Answer::default()
+        });
+    }
     let balance = state
         .ledger
         .session_balance(&call.provider.id, call.session)

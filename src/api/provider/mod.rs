@@ -74,7 +74,10 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
         Error::Internal(_) | Error::SeamlessOperator => {
             (code::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR)
         }
-        Error::Unavailable(_) => (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE),
+        Error::Unavailable(_) | Error::NotConfirmed => {
+            (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Error::CasinoRefused(_) => (code::INTERNAL, StatusCode::PAYMENT_REQUIRED),
         Error::Integration { .. } if e.retryable() => {
             (code::INTERNAL, StatusCode::SERVICE_UNAVAILABLE)
         }

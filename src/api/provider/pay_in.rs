@@ -7,6 +7,8 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, respond, round_id, Answer, Call};
 use crate::error::Error;
+use crate::ledger::RoundId;
+use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -38,6 +40,20 @@ async fn pay_in(
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
     let session = call.resolve(state).await?;
     let stake = call.amount(body.bet_amount, session.currency)?;
+    if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        let op = SeamlessOp::PayIn {
+            round: round.map(RoundId::into_string),
+            stake: stake.value(),
+        };
+        let receipt = state
+            .seamless
+            .bet(&settings, &call.provider.id, &session, bet.as_str(), op)
+            .await?;
+        return Ok(Answer {
+            bet_tx: receipt.bet_tx,
+            ..Answer::receipt(&receipt)
+        });
+    }
     let receipt = state
         .ledger
         .pay_in(&call.provider.id, &session, bet, round, stake)

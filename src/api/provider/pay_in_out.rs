@@ -10,6 +10,7 @@ use super::{bet_id, respond, round_id, Answer, Call};
 use crate::error::Error;
 use crate::ledger::{BetId, RoundId};
 use crate::money::{Amount, Currency};
+use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -61,6 +62,18 @@ async fn pay_in_out(
     let call = Call::accept(req, payload, state).await?;
     let session = call.resolve(state).await?;
     let bet = decode(&call.body, session.currency)?;
+    if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        let op = SeamlessOp::PayInOut {
+            round: bet.round.map(RoundId::into_string),
+            stake: bet.stake.value(),
+            win: bet.win.value(),
+        };
+        let receipt = state
+            .seamless
+            .bet(&settings, &call.provider.id, &session, bet.bet.as_str(), op)
+            .await?;
+        return Ok(Answer::pay_in_out(&receipt));
+    }
     let receipt = state
         .ledger
         .pay_in_out(

@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, respond, round_id, Answer, Call};
 use crate::error::Error;
+use crate::ledger::RoundId;
+use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -39,6 +41,21 @@ async fn pay_out(
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
     let session = call.resolve(state).await?;
     let win = call.amount(body.win_amount, session.currency)?;
+    if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        let op = SeamlessOp::PayOut {
+            round: round.map(RoundId::into_string),
+            win: win.value(),
+            standalone_wins: call.provider.standalone_wins,
+        };
+        let receipt = state
+            .seamless
+            .bet(&settings, &call.provider.id, &session, bet.as_str(), op)
+            .await?;
+        return Ok(Answer {
+            win_tx: receipt.win_tx,
+            ..Answer::receipt(&receipt)
+        });
+    }
     let receipt = state
         .ledger
         .pay_out(

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, respond, Answer, Call};
 use crate::error::Error;
+use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -32,9 +33,26 @@ async fn refund(
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
     let bet = bet_id(body.bet_id)?;
+    let session = call.resolve(state).await?;
+    if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        let receipt = state
+            .seamless
+            .bet(
+                &settings,
+                &call.provider.id,
+                &session,
+                bet.as_str(),
+                SeamlessOp::Refund,
+            )
+            .await?;
+        return Ok(Answer {
+            refund_tx: receipt.refund_tx,
+            ..Answer::receipt(&receipt)
+        });
+    }
     let receipt = state
         .ledger
-        .refund(&call.provider.id, &call.resolve(state).await?, bet)
+        .refund(&call.provider.id, &session, bet)
         .await?;
     Ok(Answer {
         refund_tx: receipt.refund_tx,

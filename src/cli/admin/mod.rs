@@ -6,6 +6,7 @@ mod counterparty;
 mod crypto;
 mod keys;
 mod player;
+mod seamless;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,11 @@ pub enum AdminVerb {
         #[command(subcommand)]
         verb: crypto::CryptoVerb,
     },
+    /// Seamless mode's legs: the ones waiting for a person, and a person's verdict.
+    Seamless {
+        #[command(subcommand)]
+        verb: seamless::SeamlessVerb,
+    },
     /// Seamless mode's signing keys (in the data folder).
     Keys {
         #[command(subcommand)]
@@ -78,6 +84,7 @@ impl AdminVerb {
             Self::Wallet { verb } => verb.run(admin).await,
             Self::Session { verb } => verb.run(admin).await,
             Self::Crypto { verb } => verb.run(admin).await,
+            Self::Seamless { verb } => verb.run(admin).await,
             Self::Reconcile => {
                 let report = admin.reconcile().await?;
                 Ok(Printed {
@@ -99,7 +106,9 @@ pub async fn run(database: &DatabaseSettings, verb: AdminVerb) -> anyhow::Result
         json: json!({ "error": format!("{e:#}") }).to_string(),
         success: false,
     });
-    println!("{}", printed.json);
+    if !printed.json.is_empty() {
+        println!("{}", printed.json);
+    }
     Ok(if printed.success {
         ExitCode::SUCCESS
     } else {
@@ -124,6 +133,14 @@ impl Printed {
     fn written(json: String) -> anyhow::Result<Self> {
         Ok(Self {
             json,
+            success: true,
+        })
+    }
+
+    /// JSON lines: one object per line (nothing for none).
+    fn lines(lines: Vec<String>) -> anyhow::Result<Self> {
+        Ok(Self {
+            json: lines.join("\n"),
             success: true,
         })
     }

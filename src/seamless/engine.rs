@@ -1,0 +1,540 @@
+//! The forwarding engine: a provider call on a seamless session becomes legs (contract
+//! section 3), each written before it is sent, sent by one holder of its lease at a time,
+//! re-sent with the same `data` byte for byte, and answered to the provider by section 5.
+//!
+//! A call runs in three kinds of short database steps on the seamless pool, none of them held
+//! across an HTTP call: `seamless_call` (decide and write the legs, lease the first),
+//! `seamless_record` (an attempt's outcome, lease the next) and `seamless_lease` (for a caller
+//! waiting on a leg someone else sends). A debit is sent at most once per provider call; a
+//! credit is tried again within the provider's deadline, then by the retry job.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::casino::{self, Exchange, Reply};
+use super::settings::{Meaning, SeamlessSettings};
+use super::Seamless;
+use crate::error::Error;
+use crate::ledger::{BetReceipt, Session};
+
+/// What a provider asks of a bet on a seamless session.
+#[derive(Debug, Clone)]
+pub enum SeamlessOp {
+    PayIn {
+        round: Option<String>,
+        stake: Decimal,
+    },
+    PayInOut {
+        round: Option<String>,
+        stake: Decimal,
+        win: Decimal,
+    },
+    PayOut {
+        round: Option<String>,
+        win: Decimal,
+        standalone_wins: bool,
+    },
+    Refund,
+}
+
+impl SeamlessOp {
+    fn name(&self) -> &'static str {
+        match self {
+            SeamlessOp::PayIn { .. } => "pay_in",
+            SeamlessOp::PayInOut { .. } => "pay_in_out",
+            SeamlessOp::PayOut { .. } => "pay_out",
+            SeamlessOp::Refund => "refund",
+        }
+    }
+
+    /// Whether the call starts with a debit (refused at once while the casino's breaker is
+    /// open).
+    fn debits(&self) -> bool {
+        matches!(self, SeamlessOp::PayIn { .. } | SeamlessOp::PayInOut { .. })
+    }
+}
+
+text_enum! {
+    /// A leg's state (see `seamless_legs`).
+    LegState {
+        Pending = "pending",
+        Sent = "sent",
+        Unknown = "unknown",
+        Ok = "ok",
+        Refused = "refused",
+        Stuck = "stuck",
+    }
+}
+
+impl LegState {
+    pub fn is_final(self) -> bool {
+        matches!(self, LegState::Ok | LegState::Refused)
+    }
+}
+
+/// A leg as a call step answers it.
+#[derive(Debug, Clone)]
+pub struct LegView {
+    pub id: Uuid,
+    pub transaction_type: i16,
+    pub state: LegState,
+    pub meaning: Option<String>,
+    pub balance: Option<Decimal>,
+    /// The leg is leased to this caller: send `data` now.
+    pub leased: bool,
+    pub data: Option<String>,
+}
+
+/// A call step's answer: the call's status (from `seamless_call`), its bet, its legs.
+#[derive(Debug, Clone, Default)]
+struct Step {
+    status: Option<String>,
+    bet_no: Option<i64>,
+    /// The leg column of a row without legs (a tombstone's refund id).
+    lone_id: Option<Uuid>,
+    legs: Vec<LegView>,
+}
+
+fn step_of(rows: &[tokio_postgres::Row]) -> Result<Step, Error> {
+    let mut step = Step::default();
+    for (i, row) in rows.iter().enumerate() {
+        if i == 0 {
+            step.status = row.try_get(0)?;
+            step.bet_no = row.try_get(1)?;
+        }
+        let id: Option<Uuid> = row.try_get(2)?;
+        let state: Option<String> = row.try_get(4)?;
+        match (id, state) {
+            (Some(id), Some(state)) => step.legs.push(LegView {
+                id,
+                transaction_type: row.try_get(3)?,
+                state: LegState::parse(&state)?,
+                meaning: row.try_get(5)?,
+                balance: row.try_get(6)?,
+                leased: row.try_get(8)?,
+                data: row.try_get(9)?,
+            }),
+            (id, _) => step.lone_id = id,
+        }
+    }
+    Ok(step)
+}
+
+/// The casino path a leg goes to.
+fn leg_path(transaction_type: i16) -> &'static str {
+    if transaction_type == 0 {
+        casino::path::CLOSE
+    } else {
+        casino::path::MAKE
+    }
+}
+
+/// A circuit breaker per casino: consecutive transport failures open it for a while.
+#[derive(Default)]
+pub struct Breakers {
+    by_operator: Mutex<HashMap<String, Breaker>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+/// Transport failures in a row that open a casino's breaker, and for how long.
+const BREAKER_FAILURES: u32 = 5;
+const BREAKER_OPEN: Duration = Duration::from_secs(5);
+
+impl Breakers {
+    /// Whether new debits may be sent to the operator's casino now.
+    pub fn allows(&self, operator: &str) -> bool {
+        let map = self
+            .by_operator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(operator)
+            .and_then(|b| b.open_until)
+            .is_none_or(|until| until <= Instant::now())
+    }
+
+    /// Counts an exchange: a transport failure, or an answer (which closes the breaker).
+    pub fn count(&self, operator: &str, exchange: &Exchange) {
+        let mut map = self
+            .by_operator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let breaker = map.entry(operator.to_string()).or_default();
+        if exchange.transport_failed() {
+            breaker.failures += 1;
+            if breaker.failures >= BREAKER_FAILURES {
+                if breaker.open_until.is_none_or(|u| u <= Instant::now()) {
+                    tracing::warn!(operator, "casino unreachable: new bets refused for a while");
+                }
+                breaker.open_until = Some(Instant::now() + BREAKER_OPEN);
+            }
+        } else {
+            *breaker = Breaker::default();
+        }
+    }
+}
+
+/// Extra time a lease outlives an attempt's timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
+/// How often a caller looks again at a leg someone else is sending, at first and at most.
+const POLL_FIRST: Duration = Duration::from_millis(5);
+const POLL_MAX: Duration = Duration::from_millis(200);
+/// The shortest attempt worth making.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+/// Pause before a credit is tried again within a provider's call.
+const CREDIT_PAUSE: Duration = Duration::from_secs(1);
+
+fn lease_seconds(settings: &SeamlessSettings) -> f64 {
+    (settings.attempt_timeout + LEASE_MARGIN).as_secs_f64()
+}
+
+const CALL: &str =
+    "SELECT * FROM seamless_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const LEASE: &str = "SELECT * FROM seamless_lease($1, $2, $3)";
+const VIEW: &str = "SELECT * FROM seamless_lease($1, NULL, 0)";
+const RECORD: &str = "SELECT * FROM seamless_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+impl Seamless {
+    /// Forwards a provider call on a seamless session to the operator's casino and answers
+    /// it as the contract's section 5 says.
+    pub async fn bet(
+        &self,
+        settings: &SeamlessSettings,
+        provider: &str,
+        session: &Session,
+        bet_id: &str,
+        op: SeamlessOp,
+    ) -> Result<BetReceipt, Error> {
+        let deadline = Instant::now() + settings.provider_deadline;
+        if op.debits() && !self.breakers.allows(&settings.operator_id) {
+            // Nothing is written: a repeat later is a new bet.
+            return Err(Error::NotConfirmed);
+        }
+        let (round, amount, win, standalone) = match &op {
+            SeamlessOp::PayIn { round, stake } => (round.clone(), *stake, None, false),
+            SeamlessOp::PayInOut { round, stake, win } => {
+                (round.clone(), *stake, Some(*win), false)
+            }
+            SeamlessOp::PayOut {
+                round,
+                win,
+                standalone_wins,
+            } => (round.clone(), Decimal::ZERO, Some(*win), *standalone_wins),
+            SeamlessOp::Refund => (None, Decimal::ZERO, None, false),
+        };
+        let (tx1, tx2, close_tx) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let lease_s = lease_seconds(settings);
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &op.name(),
+            &provider,
+            &session.id.0,
+            &bet_id,
+            &round,
+            &amount,
+            &win,
+            &standalone,
+            &settings.send_close,
+            &tx1,
+            &tx2,
+            &close_tx,
+            &self.owner,
+            &lease_s,
+        ];
+        let rows = self.pool().get().await?.query(CALL, &params).await?;
+        let step = step_of(&rows)?;
+        let status = step.status.clone().unwrap_or_default();
+        match status.as_str() {
+            "new" | "repeat" => {}
+            "tombstone" | "tombstone_repeat" => {
+                let balance = self.balance_of(settings, &session.external_id).await?;
+                return Ok(BetReceipt {
+                    replayed: status == "tombstone_repeat",
+                    bet_tx: None,
+                    win_tx: None,
+                    refund_tx: step.lone_id,
+                    balance,
+                });
+            }
+            "conflict" => return Err(Error::Conflict),
+            "bet_closed" => return Err(Error::BetClosed),
+            "bet_not_found" => return Err(Error::BetNotFound),
+            "session_not_found" => return Err(Error::SessionNotFound),
+            "blocked" => return Err(Error::PlayerBlocked),
+            other => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "seamless_call answered {other:?}"
+                )))
+            }
+        }
+        let bet_no = step
+            .bet_no
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a call without its bet")))?;
+        let all_final_before = step.legs.iter().all(|l| l.state.is_final());
+        let (legs, confirmed) = self.drive(settings, step.legs, deadline).await?;
+        let receipt = self
+            .answer(
+                settings,
+                session,
+                &legs,
+                status == "repeat" && all_final_before,
+            )
+            .await?;
+        if op.debits() && !confirmed {
+            self.pool()
+                .get()
+                .await?
+                .execute("SELECT seamless_confirm($1)", &[&bet_no])
+                .await?;
+        }
+        Ok(receipt)
+    }
+
+    /// Sends the call's legs in order until all are final or the deadline passes; answers
+    /// them as they then stand, and whether this call's own answer made the debit final (and
+    /// so confirmed it).
+    async fn drive(
+        &self,
+        settings: &SeamlessSettings,
+        mut legs: Vec<LegView>,
+        deadline: Instant,
+    ) -> Result<(Vec<LegView>, bool), Error> {
+        let ids: Vec<Uuid> = legs.iter().map(|l| l.id).collect();
+        let lease_s = lease_seconds(settings);
+        // Legs this call waits on without sending again: a debit already sent once, a leg
+        // the casino answered 202 for (its verdict comes by accept).
+        let mut awaiting: Vec<Uuid> = Vec::new();
+        let mut confirmed = false;
+        let mut poll = POLL_FIRST;
+        loop {
+            if legs.iter().all(|l| l.state.is_final()) {
+                return Ok((legs, confirmed));
+            }
+            if let Some(leg) = legs.iter().find(|l| l.leased).cloned() {
+                // Held: sent even when the deadline is near (a lease is never left behind).
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let timeout = settings.attempt_timeout.min(remaining).max(MIN_ATTEMPT);
+                let data = leg.data.clone().unwrap_or_default();
+                let exchange = casino::post(
+                    &self.http,
+                    &self.keys,
+                    settings,
+                    leg_path(leg.transaction_type),
+                    &data,
+                    timeout,
+                )
+                .await?;
+                self.breakers.count(&settings.operator_id, &exchange);
+                let meaning = exchange.reply.meaning();
+                tracing::debug!(leg = %leg.id, kind = leg.transaction_type, status = ?exchange.http_status, ?meaning, "casino answered");
+                let verdict = !matches!(meaning, Meaning::Unknown | Meaning::Accepted);
+                if leg.transaction_type == -1 && !verdict || meaning == Meaning::Accepted {
+                    awaiting.push(leg.id);
+                }
+                if leg.transaction_type == -1 && meaning == Meaning::Applied {
+                    confirmed = true;
+                }
+                // After a verdict the next leg is leased at once; otherwise it is looked at
+                // again below.
+                let next: &[Uuid] = if verdict { &ids } else { &[] };
+                let rows = self.record(leg.id, &exchange, true, next, lease_s).await?;
+                legs = if verdict {
+                    step_of(&rows)?.legs
+                } else {
+                    self.view(&ids).await?
+                };
+                if !verdict && !awaiting.contains(&leg.id) {
+                    // A credit without an answer: a pause before it goes again.
+                    let pause =
+                        CREDIT_PAUSE.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                }
+                poll = POLL_FIRST;
+            } else {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok((legs, confirmed));
+                }
+                // Someone else holds the lease, an earlier leg is not final, or a verdict is
+                // awaited: look again shortly.
+                tokio::time::sleep(poll.min(deadline - now)).await;
+                poll = (poll * 2).min(POLL_MAX);
+            }
+            let waiting = legs
+                .iter()
+                .find(|l| !l.state.is_final())
+                .is_some_and(|l| awaiting.contains(&l.id));
+            let time_left = deadline.saturating_duration_since(Instant::now()) > MIN_ATTEMPT;
+            legs = if waiting || !time_left || !self.breakers.allows(&settings.operator_id) {
+                self.view(&ids).await?
+            } else {
+                self.lease(&ids, lease_s).await?
+            };
+        }
+    }
+
+    async fn lease(&self, ids: &[Uuid], lease_s: f64) -> Result<Vec<LegView>, Error> {
+        let rows = self
+            .pool()
+            .get()
+            .await?
+            .query(LEASE, &[&ids, &self.owner, &lease_s])
+            .await?;
+        Ok(step_of(&rows)?.legs)
+    }
+
+    async fn view(&self, ids: &[Uuid]) -> Result<Vec<LegView>, Error> {
+        let rows = self.pool().get().await?.query(VIEW, &[&ids]).await?;
+        Ok(step_of(&rows)?.legs)
+    }
+
+    /// Writes an attempt's outcome; leases the next sendable leg of `next`.
+    pub(crate) async fn record(
+        &self,
+        leg: Uuid,
+        exchange: &Exchange,
+        confirming: bool,
+        next: &[Uuid],
+        lease_s: f64,
+    ) -> Result<Vec<tokio_postgres::Row>, Error> {
+        let reply = &exchange.reply;
+        let (outcome, meaning) = match reply.meaning() {
+            Meaning::Unknown => ("unknown", None),
+            Meaning::Accepted => ("accepted", None),
+            other => ("final", Some(other.as_str())),
+        };
+        let partner_tx = reply.value_text("PartnerTransactionId");
+        let balance = reply.value_decimal("Balance");
+        let started: SystemTime = exchange.started;
+        let elapsed_ms = i32::try_from(exchange.elapsed.as_millis()).unwrap_or(i32::MAX);
+        let http_status = exchange.http_status.map(i32::from);
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &leg,
+            &self.owner,
+            &outcome,
+            &meaning,
+            &reply.code(),
+            &partner_tx,
+            &balance,
+            &reply.message(),
+            &started,
+            &elapsed_ms,
+            &http_status,
+            &exchange.body,
+            &exchange.error,
+            &confirming,
+            &next,
+            &lease_s,
+        ];
+        Ok(self.pool().get().await?.query(RECORD, &params).await?)
+    }
+
+    /// The provider's answer from the call's legs as they stand.
+    async fn answer(
+        &self,
+        settings: &SeamlessSettings,
+        session: &Session,
+        legs: &[LegView],
+        replayed: bool,
+    ) -> Result<BetReceipt, Error> {
+        if let Some(refused) = legs.iter().find(|l| l.state == LegState::Refused) {
+            let meaning = refused.meaning.as_deref().unwrap_or("refused");
+            return Err(match meaning {
+                "insufficient_funds" => Error::InsufficientFunds,
+                "user_not_found" => Error::PlayerNotFound,
+                "incorrect_amount" => Error::bad_value("the casino refused the amount"),
+                "blocked" => Error::PlayerBlocked,
+                other => Error::CasinoRefused(other.to_string()),
+            });
+        }
+        if !legs.iter().all(|l| l.state.is_final()) {
+            return Err(Error::NotConfirmed);
+        }
+        let id_of = |types: &[i16]| {
+            legs.iter()
+                .find(|l| types.contains(&l.transaction_type))
+                .map(|l| l.id)
+        };
+        // A repeat is answered with the latest balance, a first answer with the casino's.
+        let balance = match legs.iter().rev().find_map(|l| l.balance) {
+            Some(balance) if !replayed => balance,
+            _ => self.balance_of(settings, &session.external_id).await?,
+        };
+        Ok(BetReceipt {
+            replayed,
+            bet_tx: id_of(&[-1]),
+            win_tx: id_of(&[1, 4]),
+            refund_tx: id_of(&[2]),
+            balance,
+        })
+    }
+
+    /// The player's balance at the casino (`users/data`). When the casino does not answer
+    /// in time, a balance it gave within the last few seconds is served instead.
+    pub async fn balance_of(
+        &self,
+        settings: &SeamlessSettings,
+        external_id: &str,
+    ) -> Result<Decimal, Error> {
+        let key = (settings.operator_id.clone(), external_id.to_string());
+        let data = serde_json::json!({ "PartnerUserId": external_id }).to_string();
+        let exchange = casino::post(
+            &self.http,
+            &self.keys,
+            settings,
+            casino::path::USERS_DATA,
+            &data,
+            settings.attempt_timeout,
+        )
+        .await?;
+        self.breakers.count(&settings.operator_id, &exchange);
+        match &exchange.reply {
+            Reply::Envelope {
+                meaning: Meaning::Applied,
+                ..
+            } => {
+                let balance =
+                    exchange
+                        .reply
+                        .value_decimal("Balance")
+                        .ok_or_else(|| Error::Integration {
+                            cause: crate::error::IntegrationCause::Refused,
+                            message: "the casino's users/data answer has no Balance".into(),
+                        })?;
+                self.balances.insert(key, (balance, Instant::now()));
+                Ok(balance)
+            }
+            Reply::Envelope {
+                meaning: Meaning::UserNotFound,
+                ..
+            } => Err(Error::PlayerNotFound),
+            Reply::Envelope {
+                meaning: Meaning::Blocked,
+                ..
+            } => Err(Error::PlayerBlocked),
+            _ => match self.balances.get(&key) {
+                Some((balance, at)) if at.elapsed() <= BALANCE_STALE => Ok(balance),
+                _ => Err(Error::NotConfirmed),
+            },
+        }
+    }
+}
+
+/// How old a casino balance may be when served because the casino is slow.
+pub const BALANCE_STALE: Duration = Duration::from_secs(5);
+
+/// The breakers and balance cache a `Seamless` keeps.
+pub fn balance_cache() -> moka::sync::Cache<(String, String), (Decimal, Instant)> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(BALANCE_STALE * 2)
+        .build()
+}
