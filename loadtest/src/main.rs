@@ -32,6 +32,37 @@ enum Command {
     /// The side-by-side benchmark: its own durable PostgreSQL cluster, pgbench on the
     /// ledger's SQL, and the server binary over HTTP, unbatched and batched.
     Bench(BenchArgs),
+    /// A casino wallet for seamless mode (the casino side of the contract): verifies every
+    /// JWT against croupier's JWKS, keeps balances, can be told to misbehave (`POST
+    /// /faults`); `GET /ledger` shows what it applied. Runs until Ctrl-C.
+    Casino(CasinoArgs),
+}
+
+#[derive(clap::Args)]
+struct CasinoArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: String,
+    /// croupier's JWKS.
+    #[arg(long, default_value = "http://127.0.0.1:8080/mis-api/api/v2/auth/jwks")]
+    jwks: String,
+    /// The `iss` every JWT must carry (default: any).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Players not registered are made on first sight with this balance.
+    #[arg(long)]
+    auto_players: Option<rust_decimal::Decimal>,
+    #[arg(long, default_value = "USD")]
+    currency: String,
+    /// croupier's base URL, for late verdicts (`payments/accept`).
+    #[arg(long)]
+    croupier_url: Option<String>,
+    /// The operator's id and secret at croupier, for late verdicts.
+    #[arg(long)]
+    client_id: Option<String>,
+    #[arg(long, env = "CASINO_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 #[derive(clap::Args)]
@@ -103,6 +134,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run_command(args).await,
         Command::Bench(args) => bench_command(args).await,
+        Command::Casino(args) => casino_command(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -111,6 +143,33 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn casino_command(args: CasinoArgs) -> anyhow::Result<ExitCode> {
+    let accept = match (args.croupier_url, args.client_id, args.secret) {
+        (Some(croupier_url), Some(client_id), Some(secret)) => {
+            Some(croupier::demo_casino::AcceptTarget {
+                croupier_url,
+                client_id,
+                secret,
+            })
+        }
+        (None, None, None) => None,
+        _ => anyhow::bail!("--croupier-url, --client-id and --secret go together"),
+    };
+    let casino = croupier::demo_casino::Casino::start(croupier::demo_casino::CasinoConfig {
+        listen: args.listen,
+        jwks_url: args.jwks,
+        issuer: args.issuer,
+        auto_players: args.auto_players,
+        currency: args.currency,
+        accept,
+        workers: args.workers,
+    })?;
+    eprintln!("casino wallet listening on {}", casino.url());
+    tokio::signal::ctrl_c().await?;
+    casino.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -23,6 +23,14 @@ fn stop_cluster() {
 }
 
 async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
+    // The server's warnings in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("croupier=warn")),
+        )
+        .with_test_writer()
+        .try_init();
     let cluster = CLUSTER.get_or_init(|| TestCluster::start("loadtest-smoke").unwrap());
     let url = cluster.fresh_database().await.unwrap();
     let pool = croupier::db::pool(&url, 8).unwrap();

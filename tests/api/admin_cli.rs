@@ -524,3 +524,87 @@ async fn seamless_operators_and_signing_keys_are_managed_from_the_command_line()
     assert_eq!(statuses[1], (kid, "next"));
     std::fs::remove_dir_all(&data_dir).unwrap();
 }
+
+/// `croupier serve` on its embedded cluster prints two signed curls that work as pasted: a
+/// PayIn on the transfer demo session and one on the seamless demo session, which reaches the
+/// demo casino wallet.
+#[test]
+fn the_printed_demo_requests_work_in_both_modes() {
+    use std::io::BufRead;
+    let dir = DataDir::new("demo-curls");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .env("CROUPIER_DATA_DIR", &dir.0)
+        .env("CROUPIER_LISTEN", &listen)
+        .env("CROUPIER_APPROVER_LISTEN", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("croupier runs");
+    let stdout = child.stdout.take().unwrap();
+    let mut first = KillOnDrop(Some(child));
+    // The printed text, up to the second curl.
+    let mut printed = String::new();
+    let mut curls = 0;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.trim_end().ends_with("; echo") {
+            curls += 1;
+            if curls == 2 {
+                break;
+            }
+        }
+    }
+    let blocks: Vec<String> = printed
+        .split("\n\n")
+        .filter(|b| b.starts_with("CP="))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(blocks.len(), 2, "{printed}");
+    let run = |script: &str| -> Value {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let transfer = run(&blocks[0]);
+    assert_eq!(transfer["_responseCode"], 1, "{transfer}");
+    assert_eq!(transfer["balance"].to_string(), "998.5");
+    let seamless = run(&blocks[1]);
+    assert_eq!(seamless["_responseCode"], 1, "{seamless}");
+    assert_eq!(seamless["balance"].to_string(), "998.5");
+    // The casino wallet applied it.
+    let ledger_url = printed
+        .split_whitespace()
+        .find(|w| w.ends_with("/ledger)."))
+        .map(|w| w.trim_end_matches(")."))
+        .expect("the ledger URL is printed");
+    let ledger = run(&format!("curl -s {ledger_url}"));
+    let movements = ledger["movements"].as_array().unwrap();
+    assert_eq!(movements.len(), 1, "{ledger}");
+    assert_eq!(movements[0]["TransactionType"], -1);
+    assert_eq!(movements[0]["Amount"], "1.5");
+    assert_eq!(ledger["badJwts"], 0);
+
+    let mut child = first.0.take().unwrap();
+    Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

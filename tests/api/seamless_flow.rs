@@ -835,3 +835,37 @@ async fn a_casino_that_keeps_failing_opens_the_breaker_for_new_bets() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     app.pay_in(p, "br-next", "1").await.expect(1, 200);
 }
+
+#[tokio::test]
+async fn launch_and_the_operator_balance_ask_the_casino() {
+    let b = Bench::start().await;
+    let app = &b.app;
+    app.admin
+        .provider_set_launch_url(&app.provider.id, "https://games.example/play?s={sessionId}")
+        .await
+        .unwrap();
+    let signer = crate::helpers::Signer::from(&b.operator);
+    let launch = json!({"playerExternalId": b.player.external_id, "currency": "USD",
+                        "providerId": app.provider.id, "gameId": "slot"})
+    .to_string();
+    let r = app
+        .op_send(app.op_req(&signer, "/v1/game/launch", Some(&launch)))
+        .await;
+    r.expect(0);
+    assert!(r.data()["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://games.example/play?s="));
+    let path = format!(
+        "/v1/player/wallet/balance?playerExternalId={}&currency=USD",
+        b.player.external_id
+    );
+    let r = app.op_send(app.op_req(&signer, &path, None)).await;
+    r.expect(0);
+    assert_eq!(r.amount("balance"), dec("100"));
+    // Nothing to bet at the casino: no game.
+    b.casino.set_player(&b.player.external_id, dec("0"), "USD");
+    app.op_send(app.op_req(&signer, "/v1/game/launch", Some(&launch)))
+        .await
+        .expect(102);
+}

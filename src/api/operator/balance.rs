@@ -54,6 +54,18 @@ async fn balance(
         .players
         .wallet(&call.operator.id, &external_id, currency)
         .await?;
+    if let Some(settings) = state.seamless.settings(&call.operator.id).await? {
+        // Seamless: the casino's own balance, all of it its to pay out.
+        let balance = state.seamless.balance_of(&settings, &external_id).await?;
+        return Ok(Answer {
+            player_external_id: external_id,
+            player_id: wallet.player_id,
+            currency: wallet.currency.code(),
+            balance,
+            withdrawable: balance,
+            blocked: wallet.blocked,
+        });
+    }
     Ok(Answer {
         player_external_id: external_id,
         player_id: wallet.player_id,

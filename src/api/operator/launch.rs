@@ -90,7 +90,12 @@ async fn launch(
         .players
         .wallet(&call.operator.id, &external_id, Some(currency))
         .await?;
-    if wallet.balance.is_zero() {
+    // A seamless player's money is in the casino's wallet: the casino says.
+    let balance = match state.seamless.settings(&call.operator.id).await? {
+        Some(settings) => state.seamless.balance_of(&settings, &external_id).await?,
+        None => wallet.balance,
+    };
+    if balance.is_zero() {
         return Err(Error::InsufficientFunds);
     }
     let session = state
