@@ -44,7 +44,11 @@ impl AppState {
             auth: Authenticator::new(bets.clone()),
             ledger,
             crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto)?),
-            seamless: Arc::new(Seamless::new(seamless, config.seamless.signing.clone())?),
+            seamless: Arc::new(Seamless::new(
+                seamless,
+                bets.clone(),
+                config.seamless.signing.clone(),
+            )?),
             players: Players::new(bets),
             session_ttl_minutes: config.session_ttl_minutes,
         })

@@ -63,6 +63,14 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// A signer for an RSA private key in PEM (PKCS#8 or PKCS#1).
+    pub fn from_pem(pem: &str) -> anyhow::Result<Self> {
+        let key = PrivateKey::from_pkcs8_pem(pem)
+            .or_else(|_| PrivateKey::from_pkcs1_pem(pem))
+            .map_err(|_| anyhow::anyhow!("not an RSA private key in PEM"))?;
+        Self::new(&key)
+    }
+
     fn new(key: &PrivateKey) -> anyhow::Result<Self> {
         let public = PublicJwk::of(key)?;
         let der = key

@@ -43,6 +43,9 @@ const VERIFY_BURST: u32 = 40;
 /// What the seamless part of a server shares.
 pub struct Seamless {
     pool: Pool,
+    /// The bet path's pool, for the one read a transfer bet makes here (the operator's mode,
+    /// cached): its connections are warm.
+    lookups: Pool,
     pub keys: KeyRing,
     /// Settings by operator id; `None`: a transfer operator.
     settings: moka::sync::Cache<String, Option<Arc<SeamlessSettings>>>,
@@ -57,9 +60,11 @@ pub struct Seamless {
 }
 
 impl Seamless {
-    /// `pool` is the seamless pool: never the one bets run on.
-    pub fn new(pool: Pool, signing: SigningConfig) -> anyhow::Result<Self> {
+    /// `pool` is the seamless pool, never the one bets run on; `lookups` the bets' pool, for
+    /// the operators' settings.
+    pub fn new(pool: Pool, lookups: Pool, signing: SigningConfig) -> anyhow::Result<Self> {
         Ok(Self {
+            lookups,
             keys: KeyRing::new(pool.clone(), signing),
             settings: moka::sync::Cache::builder()
                 .max_capacity(10_000)
@@ -95,7 +100,7 @@ impl Seamless {
             return Ok(known);
         }
         let row = self
-            .pool
+            .lookups
             .get()
             .await?
             .query_opt(

@@ -158,6 +158,7 @@ async fn the_first_start_makes_one_private_key_file_and_publishes_its_public_hal
     app.seamless.keys.reload().await.unwrap();
     let other = croupier::seamless::Seamless::new(
         croupier::db::pool(&app.database_url, 2).unwrap(),
+        app.pool.clone(),
         app.config.seamless.signing.clone(),
     )
     .unwrap();
