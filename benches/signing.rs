@@ -6,7 +6,8 @@ use croupier::seamless::keys::{Claims, Signer};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
-const DATA: &str = r#"{"BetId":4178696881,"TransactionType":-1,"Amount":"10.5","PartnerUserId":"player-00042"}"#;
+const DATA: &str =
+    r#"{"BetId":4178696881,"TransactionType":-1,"Amount":"10.5","PartnerUserId":"player-00042"}"#;
 
 fn rs256(c: &mut Criterion) {
     let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("a key");

@@ -123,8 +123,9 @@ struct State {
     books: Mutex<Books>,
     faults: Mutex<Vec<FaultRule>>,
     keys: Mutex<HashMap<String, DecodingKey>>,
-    /// When the JWKS was last fetched (fetched again on an unknown kid, at most every 1 s).
-    keys_fetched: Mutex<Option<Instant>>,
+    /// When the JWKS was last fetched (fetched again on an unknown kid, at most every 1 s);
+    /// held while a fetch is under way, so that calls arriving meanwhile wait for it.
+    keys_fetched: tokio::sync::Mutex<Option<Instant>>,
     http: reqwest::Client,
     /// Requests refused for their JWT.
     bad_jwts: Mutex<u64>,
@@ -149,7 +150,7 @@ impl Casino {
             books: Mutex::new(Books::default()),
             faults: Mutex::new(Vec::new()),
             keys: Mutex::new(HashMap::new()),
-            keys_fetched: Mutex::new(None),
+            keys_fetched: tokio::sync::Mutex::new(None),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
@@ -308,13 +309,15 @@ impl State {
         if let Some(key) = lock(&self.keys).get(kid) {
             return Some(key.clone());
         }
-        {
-            let mut fetched = lock(&self.keys_fetched);
-            if fetched.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
-                return None;
-            }
-            *fetched = Some(Instant::now());
+        let mut fetched = self.keys_fetched.lock().await;
+        // Fetched by another call while this one waited?
+        if let Some(key) = lock(&self.keys).get(kid) {
+            return Some(key.clone());
         }
+        if fetched.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return None;
+        }
+        *fetched = Some(Instant::now());
         let jwks: Value = self
             .http
             .get(&self.config.jwks_url)

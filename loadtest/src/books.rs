@@ -25,17 +25,43 @@ pub async fn verify(
     provider_id: &str,
     moved: &[String],
 ) -> anyhow::Result<Books> {
+    verify_against(database_url, provider_id, moved, false).await
+}
+
+/// For seamless bets: every acknowledged bet has its debit applied at the casino (an ok leg);
+/// `reconcile` checks the legs.
+pub async fn verify_seamless(
+    database_url: &str,
+    provider_id: &str,
+    moved: &[String],
+) -> anyhow::Result<Books> {
+    verify_against(database_url, provider_id, moved, true).await
+}
+
+async fn verify_against(
+    database_url: &str,
+    provider_id: &str,
+    moved: &[String],
+    seamless: bool,
+) -> anyhow::Result<Books> {
     let (mut client, connection) =
         tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
+    let missing_sql = if seamless {
+        "SELECT count(*) FROM unnest($2::text[]) AS b(id)
+          WHERE NOT EXISTS (SELECT 1 FROM seamless_bets s
+                              JOIN seamless_legs l ON l.bet_no = s.bet_no
+                             WHERE s.provider_id = $1 AND s.bet_id = b.id
+                               AND l.transaction_type = -1 AND l.state = 'ok'
+                               AND l.meaning = 'applied')"
+    } else {
+        "SELECT count(*) FROM unnest($2::text[]) AS b(id)
+           LEFT JOIN (SELECT DISTINCT bet_id FROM journal WHERE provider_id = $1) j
+             ON j.bet_id = b.id
+          WHERE j.bet_id IS NULL"
+    };
     let missing: i64 = client
-        .query_one(
-            "SELECT count(*) FROM unnest($2::text[]) AS b(id)
-               LEFT JOIN (SELECT DISTINCT bet_id FROM journal WHERE provider_id = $1) j
-                 ON j.bet_id = b.id
-              WHERE j.bet_id IS NULL",
-            &[&provider_id, &moved],
-        )
+        .query_one(missing_sql, &[&provider_id, &moved])
         .await?
         .try_get(0)?;
     let report = croupier::ledger::reconcile::run(&mut client).await?;

@@ -27,6 +27,42 @@ pub struct Fixture {
     pub sessions: Vec<String>,
 }
 
+/// Creates a provider, a seamless operator whose wallet is at `wallet_url`, and `players`
+/// players (`load-1` …) with open sessions; their money is the casino's.
+pub async fn seed_seamless(
+    database_url: &str,
+    players: i32,
+    wallet_url: &str,
+) -> anyhow::Result<Fixture> {
+    let pool = croupier::db::pool(database_url, 2)?;
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    croupier::db::migrate::run(&mut client).await?;
+    let admin = Admin::new(pool.clone());
+    let provider = admin.provider_add("loadtest provider", true).await?;
+    let operator = admin
+        .operator_add_seamless("loadtest seamless operator", wallet_url)
+        .await?;
+    pool.close();
+    let sessions = players::create(
+        &mut client,
+        &operator.id,
+        &provider.id,
+        players,
+        "USD",
+        rust_decimal::Decimal::ZERO,
+    )
+    .await?;
+    Ok(Fixture {
+        provider: Signer {
+            id: provider.id,
+            secret: provider.secret,
+        },
+        sessions,
+    })
+}
+
 /// Creates a provider, an operator and `players` players with `funds` USD each.
 pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2)?;

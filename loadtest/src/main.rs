@@ -179,8 +179,30 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.players
     };
+    // The seamless scenario's casino wallet runs here, beside the load generator.
+    let casino = if args.scenario == Scenario::Seamless {
+        Some(croupier::demo_casino::Casino::start(
+            croupier::demo_casino::CasinoConfig {
+                listen: "127.0.0.1:0".into(),
+                jwks_url: format!(
+                    "{}/mis-api/api/v2/auth/jwks",
+                    args.url.trim_end_matches('/')
+                ),
+                issuer: None,
+                auto_players: Some(rust_decimal::Decimal::from(1_000_000_000)),
+                currency: "USD".into(),
+                accept: None,
+                workers: 1,
+            },
+        )?)
+    } else {
+        None
+    };
     eprintln!("creating {players} funded players with open sessions …");
-    let fixture = loadtest::seed(&args.database_url, players, "1000000000").await?;
+    let fixture = match &casino {
+        Some(casino) => loadtest::seed_seamless(&args.database_url, players, &casino.url()).await?,
+        None => loadtest::seed(&args.database_url, players, "1000000000").await?,
+    };
     let provider_id = fixture.provider.id.clone();
     let config = RunConfig {
         addr,
@@ -194,7 +216,11 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress: !args.quiet,
     };
     let (summaries, moved) = run_each_rate(&args, &config).await?;
-    let books = loadtest::books::verify(&args.database_url, &provider_id, &moved).await?;
+    let books = if casino.is_some() {
+        loadtest::books::verify_seamless(&args.database_url, &provider_id, &moved).await?
+    } else {
+        loadtest::books::verify(&args.database_url, &provider_id, &moved).await?
+    };
     println!(
         "books: {} acknowledged bets, {} missing from the journal, reconcile {}",
         books.acknowledged_bets,

@@ -44,20 +44,23 @@ pub async fn create(
         &[&operator, &count, &currency],
     )
     .await?;
-    tx.execute(
-        "SELECT count(*) FROM generate_series(1, $2) n,
+    // A seamless operator's players hold nothing here: no funding.
+    if !funds.is_zero() {
+        tx.execute(
+            "SELECT count(*) FROM generate_series(1, $2) n,
                 LATERAL transfer('deposit', $1, 'load-' || n, $3, $4,
                                  'load-funding-' || n || '-' || $5::text,
                                  gen_random_uuid(), gen_random_uuid())",
-        &[
-            &operator,
-            &count,
-            &currency,
-            &funds,
-            &uuid::Uuid::new_v4().to_string(),
-        ],
-    )
-    .await?;
+            &[
+                &operator,
+                &count,
+                &currency,
+                &funds,
+                &uuid::Uuid::new_v4().to_string(),
+            ],
+        )
+        .await?;
+    }
     let sessions = tx
         .query(
             &format!(

@@ -18,6 +18,9 @@ pub enum Scenario {
     Retry,
     /// PayInOut only: the call the side-by-side benchmark compares with pgbench.
     Payinout,
+    /// PayInOut only, on sessions of a seamless operator: every call goes to a casino wallet
+    /// (the demo casino, started by the load tester).
+    Seamless,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -131,7 +134,7 @@ impl Provider {
             }
         }
         let roll: f64 = rng.gen();
-        if self.scenario == Scenario::Payinout || roll < 0.45 {
+        if matches!(self.scenario, Scenario::Payinout | Scenario::Seamless) || roll < 0.45 {
             let session = players.pick(rng);
             let bet = self.bet_id();
             let win = WINS[rng.gen_range(0..WINS.len())];

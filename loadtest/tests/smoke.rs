@@ -132,3 +132,56 @@ async fn the_benchmark_session_formula_names_the_seeded_sessions() {
         assert_eq!(&row.get::<_, String>(0), session, "player {n}");
     }
 }
+
+/// The seamless scenario: PayInOut on a seamless operator's sessions, forwarded to the demo
+/// casino; every acknowledged bet is applied there and the legs reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seamless_scenario_keeps_both_books() {
+    let (addr, url) = server(Some(BatchSettings::default())).await;
+    let casino = croupier::demo_casino::Casino::start(croupier::demo_casino::CasinoConfig {
+        listen: "127.0.0.1:0".into(),
+        jwks_url: format!("http://{addr}/mis-api/api/v2/auth/jwks"),
+        issuer: None,
+        auto_players: Some(rust_decimal::Decimal::from(1_000_000)),
+        currency: "USD".into(),
+        accept: None,
+        workers: 1,
+    })
+    .unwrap();
+    let fixture = loadtest::seed_seamless(&url, 50, &casino.url())
+        .await
+        .unwrap();
+    let players = Arc::new(Players::new(fixture.sessions.clone(), Distribution::Uniform).unwrap());
+    let summary = run(RunConfig {
+        addr,
+        signer: fixture.provider.clone(),
+        players,
+        scenario: Scenario::Seamless,
+        connections: 4,
+        duration: Duration::from_millis(3000),
+        warmup: Duration::from_millis(500),
+        // Well within what an unoptimised build serves: this checks the books, not speed.
+        rate: Some(30.0),
+        progress: false,
+    })
+    .await
+    .unwrap();
+    assert!(summary.requests > 40, "{summary:?}");
+    assert_eq!(summary.unexpected, 0, "{:?}", summary.codes);
+    let books = loadtest::books::verify_seamless(&url, &fixture.provider.id, &summary.moved_bets)
+        .await
+        .unwrap();
+    assert!(books.ok(), "{books:?}");
+    // The casino applied two movements per acknowledged bet at least (warmup bets too).
+    let applied = casino
+        .movements()
+        .iter()
+        .filter(|m| m.error_code == 200)
+        .count();
+    assert!(
+        applied >= 2 * summary.moved_bets.len(),
+        "{applied} for {}",
+        summary.moved_bets.len()
+    );
+    assert_eq!(casino.bad_jwts(), 0);
+}

@@ -144,6 +144,7 @@ pub async fn post(
         }
         Err(e) => (None, None, Some(describe(&e))),
     };
+    tracing::debug!(path, status = ?http_status, elapsed_ms = clock.elapsed().as_millis() as u64, error = ?error, "casino call");
     let reply = match (http_status, &text) {
         (Some(status), Some(bytes)) if status < 500 && status != 429 => {
             read_envelope(bytes, settings)

@@ -346,18 +346,19 @@ impl Seamless {
                 // again below.
                 let next: &[Uuid] = if verdict { &ids } else { &[] };
                 let rows = self.record(leg.id, &exchange, true, next, lease_s).await?;
-                legs = if verdict {
-                    step_of(&rows)?.legs
-                } else {
-                    self.view(&ids).await?
-                };
-                if !verdict && !awaiting.contains(&leg.id) {
+                poll = POLL_FIRST;
+                if verdict {
+                    // The next leg, if any, is leased to this call already.
+                    legs = step_of(&rows)?.legs;
+                    continue;
+                }
+                legs = self.view(&ids).await?;
+                if !awaiting.contains(&leg.id) {
                     // A credit without an answer: a pause before it goes again.
                     let pause =
                         CREDIT_PAUSE.min(deadline.saturating_duration_since(Instant::now()));
                     tokio::time::sleep(pause).await;
                 }
-                poll = POLL_FIRST;
             } else {
                 let now = Instant::now();
                 if now >= deadline {
