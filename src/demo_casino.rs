@@ -120,6 +120,8 @@ struct Books {
 
 struct State {
     config: CasinoConfig,
+    /// Where the keys come from (settable: a croupier may move).
+    jwks_url: Mutex<String>,
     books: Mutex<Books>,
     faults: Mutex<Vec<FaultRule>>,
     keys: Mutex<HashMap<String, DecodingKey>>,
@@ -146,6 +148,7 @@ impl Casino {
         let port = listener.local_addr()?.port();
         let workers = config.workers.max(1);
         let state = Arc::new(State {
+            jwks_url: Mutex::new(config.jwks_url.clone()),
             config,
             books: Mutex::new(Books::default()),
             faults: Mutex::new(Vec::new()),
@@ -209,6 +212,12 @@ impl Casino {
 
     pub fn balance(&self, user: &str) -> Option<Decimal> {
         lock(&self.state.books).players.get(user).map(|p| p.balance)
+    }
+
+    /// Takes croupier's keys from another JWKS from now on.
+    pub fn set_jwks_url(&self, url: &str) {
+        *lock(&self.state.jwks_url) = url.to_string();
+        lock(&self.state.keys).clear();
     }
 
     /// Replaces the fault rules.
@@ -320,7 +329,7 @@ impl State {
         *fetched = Some(Instant::now());
         let jwks: Value = self
             .http
-            .get(&self.config.jwks_url)
+            .get(lock(&self.jwks_url).clone())
             .send()
             .await
             .ok()?

@@ -2,7 +2,10 @@
 //! database (fsync and synchronous_commit on), with the same players and concurrency:
 //!
 //! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction;
-//! - the server over HTTP (signed PayInOut calls) with group commit off, then on.
+//! - the server over HTTP (signed PayInOut calls) with group commit off, then on;
+//! - the batched server in seamless mode: the same PayInOut on a seamless operator's
+//!   sessions, each one two signed movements to the demo casino (in this process, no added
+//!   latency).
 //!
 //! Each measurement is repeated `runs` times, interleaved, and reported as a median.
 //!
@@ -69,6 +72,8 @@ pub struct Results {
     /// Series name → concurrency → one point per run.
     pub series: BTreeMap<String, BTreeMap<usize, Vec<Point>>>,
     pub open_loop_half_peak: Vec<Point>,
+    /// Seamless PayInOut paced at half the seamless peak.
+    pub seamless_half_peak: Vec<Point>,
     pub rss_at_max_connections_mb: Vec<f64>,
     pub unexpected_answers: u64,
 }
@@ -78,6 +83,7 @@ const PG_HOT: &str = "pgbench, 10 hot players";
 const UNBATCHED: &str = "server unbatched, random players";
 const BATCHED: &str = "server batched, random players";
 const BATCHED_HOT: &str = "server batched, 10 hot players";
+const SEAMLESS: &str = "server batched, seamless (demo casino)";
 
 pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
     if !config.server_bin.is_file() {
@@ -114,6 +120,10 @@ struct Workload {
     hot_players: Arc<Players>,
     uniform_script: PathBuf,
     hot_script: PathBuf,
+    /// The seamless operator's provider and players, and their casino wallet.
+    seamless_provider: Signer,
+    seamless_players: Arc<Players>,
+    casino: croupier::demo_casino::Casino,
 }
 
 impl Workload {
@@ -132,7 +142,21 @@ impl Workload {
         let uniform_script = pgbench::write_script(config, "uniform", provider_id, config.players)?;
         let hot_script = pgbench::write_script(config, "hot", provider_id, config.hot_players)?;
         let pg_bin = croupier::db::embedded::find_bin_dir()?;
+        let casino = croupier::demo_casino::Casino::start(croupier::demo_casino::CasinoConfig {
+            listen: "127.0.0.1:0".into(),
+            // Pointed at each server as it starts.
+            jwks_url: "http://127.0.0.1:9/mis-api/api/v2/auth/jwks".into(),
+            issuer: None,
+            auto_players: Some(rust_decimal::Decimal::from(1_000_000_000)),
+            currency: "USD".into(),
+            accept: None,
+            workers: 1,
+        })?;
+        let seamless = crate::seed_seamless(&url, config.players, &casino.url()).await?;
         Ok(Self {
+            seamless_provider: seamless.provider,
+            seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
+            casino,
             url,
             pg_bin,
             provider: fixture.provider,
@@ -153,6 +177,7 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
         batched_round(config, &workload, &mut results).await?;
     }
     let books = crate::books::verify(&workload.url, &workload.provider.id, &[]).await?;
+    // (`reconcile` covers the seamless legs too.)
     if !books.reconcile_ok {
         bail!("the books do not reconcile after the benchmark: {books:?}");
     }
@@ -201,7 +226,63 @@ async fn batched_round(
     let server = Server::start(config, &workload.url, true).await?;
     let peak = batched_series(config, &server, workload, results).await?;
     open_loop_half_peak(config, &server, workload, peak, results).await?;
+    seamless_series(config, &server, workload, results).await?;
     server.stop().await
+}
+
+/// Seamless PayInOut at each batched concurrency, then paced at half its peak.
+async fn seamless_series(
+    config: &BenchConfig,
+    server: &Server,
+    workload: &Workload,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    workload
+        .casino
+        .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
+    let mut peak = (0.0f64, 0usize);
+    for &c in &config.batched_concurrency {
+        let s = seamless_load(config, server, workload, c, None).await?;
+        results.unexpected_answers += s.unexpected;
+        eprintln!(
+            "  {SEAMLESS} c={c}: {:.0}/s p99 {} µs",
+            s.throughput_rps, s.latency.p99_us
+        );
+        if s.throughput_rps > peak.0 {
+            peak = (s.throughput_rps, c);
+        }
+        push(results, SEAMLESS, c, point(&s));
+    }
+    let half = peak.0 / 2.0;
+    let s = seamless_load(config, server, workload, peak.1, Some(half)).await?;
+    results.unexpected_answers += s.unexpected;
+    eprintln!(
+        "  seamless open loop at {half:.0}/s (half its peak): p99 {} µs",
+        s.latency.p99_us
+    );
+    results.seamless_half_peak.push(point(&s));
+    Ok(())
+}
+
+async fn seamless_load(
+    config: &BenchConfig,
+    server: &Server,
+    workload: &Workload,
+    connections: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<run::Summary> {
+    run::run(RunConfig {
+        addr: server.addr,
+        signer: workload.seamless_provider.clone(),
+        players: workload.seamless_players.clone(),
+        scenario: Scenario::Seamless,
+        connections,
+        duration: Duration::from_secs(config.seconds),
+        warmup: Duration::from_secs(config.warmup),
+        rate,
+        progress: false,
+    })
+    .await
 }
 
 /// Returns the batched peak with random players: (calls/s, concurrency).

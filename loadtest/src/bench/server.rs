@@ -39,6 +39,10 @@ impl Server {
             .env("CROUPIER_LISTEN", addr.to_string())
             .env("CROUPIER_WORKERS", config.workers.to_string())
             .env("CROUPIER_DB_POOL_SIZE", config.pool_size.to_string())
+            .env(
+                "CROUPIER_SEAMLESS_DB_POOL_SIZE",
+                config.pool_size.to_string(),
+            )
             .env("CROUPIER_BATCHING", if batching { "on" } else { "off" })
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::report::{self, Series};
 
-use super::{BenchConfig, Results, BATCHED, BATCHED_HOT, PG_HOT, PG_UNIFORM, UNBATCHED};
+use super::{BenchConfig, Results, BATCHED, BATCHED_HOT, PG_HOT, PG_UNIFORM, SEAMLESS, UNBATCHED};
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -99,6 +99,21 @@ fn peak_rows(results: &Results) -> Vec<Value> {
             b.2 / 1000.0
         );
         rows.push(serde_json::json!({"measure": "p99 at batched peak ms", "value": b.2 / 1000.0}));
+    }
+    if let (Some(sl), Some(b)) = (peak(results, SEAMLESS), peak(results, BATCHED)) {
+        let r = sl.1 / b.1;
+        println!("| seamless PayInOut peak ÷ transfer batched peak | ≥ 0.35 | {r:.2} ({:.0} at {} conn ÷ {:.0} at {} conn) |", sl.1, sl.0, b.1, b.0);
+        rows.push(serde_json::json!({"measure": "seamless/batched peak", "ratio": r}));
+        let mut half: Vec<f64> = results
+            .seamless_half_peak
+            .iter()
+            .map(|p| p.p99_us as f64)
+            .collect();
+        let half_p99 = median(&mut half) / 1000.0;
+        println!("| seamless p99 at half the seamless peak rate (open loop) | ≤ 50 ms | {half_p99:.2} ms |");
+        rows.push(
+            serde_json::json!({"measure": "seamless p99 at half its peak ms", "value": half_p99}),
+        );
     }
     if let (Some(b), Some(p)) = (peak(results, BATCHED_HOT), peak(results, PG_HOT)) {
         let r = b.1 / p.1;
