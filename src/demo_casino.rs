@@ -327,9 +327,10 @@ impl State {
             return None;
         }
         *fetched = Some(Instant::now());
+        let url = lock(&self.jwks_url).clone();
         let jwks: Value = self
             .http
-            .get(lock(&self.jwks_url).clone())
+            .get(url)
             .send()
             .await
             .ok()?
