@@ -328,15 +328,7 @@ impl State {
         }
         *fetched = Some(Instant::now());
         let url = lock(&self.jwks_url).clone();
-        let jwks: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let jwks: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
         let mut keys = lock(&self.keys);
         for k in jwks["keys"].as_array()? {
             if let (Some(id), Some(n), Some(e)) =

@@ -13,4 +13,5 @@ mod out_of_order;
 mod response_codes;
 mod schema;
 mod seamless;
+mod seamless_chaos;
 mod seamless_flow;
