@@ -48,6 +48,7 @@ impl AppState {
                 seamless,
                 bets.clone(),
                 config.seamless.signing.clone(),
+                config.batching.is_some(),
             )?),
             players: Players::new(bets),
             session_ttl_minutes: config.session_ttl_minutes,

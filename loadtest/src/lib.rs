@@ -27,12 +27,14 @@ pub struct Fixture {
     pub sessions: Vec<String>,
 }
 
-/// Creates a provider, a seamless operator whose wallet is at `wallet_url`, and `players`
-/// players (`load-1` …) with open sessions; their money is the casino's.
+/// Creates a provider, a seamless operator whose wallet is at `wallet_url` (its makes
+/// combined into `make-list` calls when `make_list`), and `players` players (`load-1` …) with
+/// open sessions; their money is the casino's.
 pub async fn seed_seamless(
     database_url: &str,
     players: i32,
     wallet_url: &str,
+    make_list: bool,
 ) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2)?;
     let (mut client, connection) =
@@ -44,6 +46,11 @@ pub async fn seed_seamless(
     let operator = admin
         .operator_add_seamless("loadtest seamless operator", wallet_url)
         .await?;
+    let change = croupier::seamless::admin::SettingsChange {
+        make_list: Some(make_list),
+        ..Default::default()
+    };
+    admin.operator_set_seamless(&operator.id, &change).await?;
     pool.close();
     let sessions = players::create(
         &mut client,

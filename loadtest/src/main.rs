@@ -100,6 +100,16 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// The seamless scenario's operator: its makes combined into `payments/make-list` calls
+    /// (on) or each sent alone (off).
+    #[arg(long, value_enum, default_value = "on")]
+    make_list: Switch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(clap::Args)]
@@ -200,7 +210,10 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("creating {players} funded players with open sessions …");
     let fixture = match &casino {
-        Some(casino) => loadtest::seed_seamless(&args.database_url, players, &casino.url()).await?,
+        Some(casino) => {
+            let make_list = args.make_list == Switch::On;
+            loadtest::seed_seamless(&args.database_url, players, &casino.url(), make_list).await?
+        }
         None => loadtest::seed(&args.database_url, players, "1000000000").await?,
     };
     let provider_id = fixture.provider.id.clone();

@@ -148,7 +148,7 @@ async fn the_seamless_scenario_keeps_both_books() {
         workers: 1,
     })
     .unwrap();
-    let fixture = loadtest::seed_seamless(&url, 50, &casino.url())
+    let fixture = loadtest::seed_seamless(&url, 50, &casino.url(), true)
         .await
         .unwrap();
     let players = Arc::new(Players::new(fixture.sessions.clone(), Distribution::Uniform).unwrap());

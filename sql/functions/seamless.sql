@@ -25,40 +25,54 @@ CREATE TYPE seamless_leg_view AS (
     attempts          integer
 );
 
--- The `data` of a make: compact JSON with the amount as a decimal string.
+-- The `data` of a make: compact JSON with the amount as a decimal string. STABLE, as
+-- `to_json` is: PostgreSQL inlines a SQL function only when it is declared no stricter than
+-- what it calls (an IMMUTABLE one would be run, parsed and planned, once per row).
 CREATE FUNCTION seamless_make_data(p_bet_no bigint, p_type smallint, p_amount numeric,
                                    p_user text)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
+RETURNS text LANGUAGE sql STABLE AS $$
     SELECT '{"BetId":' || p_bet_no::text || ',"TransactionType":' || p_type::text
            || ',"Amount":"' || trim_scale(p_amount)::text || '","PartnerUserId":'
            || to_json(p_user)::text || '}'
 $$;
 
 -- Adds a leg at the end of a bet. Credits and returns are due at once for the retry job;
--- a debit never is (it is sent only on a provider's call).
+-- a debit never is (it is sent only on a provider's call). PL/pgSQL rather than SQL, here and
+-- in `seamless_waits`: PostgreSQL caches a PL/pgSQL function's plans, while a SQL function
+-- that cannot be inlined is parsed and planned again on every call.
 CREATE FUNCTION seamless_add_leg(p_bet_no bigint, p_id uuid, p_type smallint, p_amount numeric,
                                  p_user text, p_compensation boolean)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq smallint;
+BEGIN
+    SELECT coalesce(max(seq), 0) + 1 INTO v_seq FROM seamless_legs WHERE bet_no = p_bet_no;
     INSERT INTO seamless_legs (id, bet_no, seq, transaction_type, amount, data, compensation,
                                next_attempt_at)
-    SELECT p_id, p_bet_no, coalesce(max(seq), 0) + 1, p_type, p_amount,
-           CASE WHEN p_type = 0 THEN '{"BetId":' || p_bet_no::text || ',"Closed":true}'
-                ELSE seamless_make_data(p_bet_no, p_type, p_amount, p_user) END,
-           p_compensation, CASE WHEN p_type = -1 THEN NULL ELSE now() END
-      FROM seamless_legs WHERE bet_no = p_bet_no
+    VALUES (p_id, p_bet_no, v_seq, p_type, p_amount,
+            CASE WHEN p_type = 0 THEN '{"BetId":' || p_bet_no::text || ',"Closed":true}'
+                 ELSE seamless_make_data(p_bet_no, p_type, p_amount, p_user) END,
+            p_compensation, CASE WHEN p_type = -1 THEN NULL ELSE now() END);
+END
 $$;
 
 -- Whether a leg must wait for an earlier leg of its bet: one that is not final, except a
 -- `close` (no money) and, for a return (2), a debit not in flight (the return settles it:
 -- the casino returns the stake if it took it, answers 404 if not).
 CREATE FUNCTION seamless_waits(p_bet_no bigint, p_seq smallint, p_type smallint)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM seamless_legs e
-         WHERE e.bet_no = p_bet_no AND e.seq < p_seq AND e.transaction_type <> 0
-           AND e.state NOT IN ('ok', 'refused')
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- The bet's legs by (bet_no, seq), filtered after: with the state test in the same
+    -- query the planner prefers the partial index of unfinished legs, which under load holds
+    -- every leg in flight and the dead entries of those just finished (OFFSET 0 keeps the
+    -- filter out of the scan).
+    RETURN EXISTS (
+        SELECT 1 FROM (SELECT * FROM seamless_legs
+                        WHERE bet_no = p_bet_no AND seq < p_seq OFFSET 0) e
+         WHERE e.transaction_type <> 0 AND e.state NOT IN ('ok', 'refused')
            AND NOT (p_type = 2 AND e.transaction_type = -1
-                    AND NOT (e.state = 'sent' AND e.lease_until > now())))
+                    AND NOT (e.state = 'sent' AND e.lease_until > now())));
+END
 $$;
 
 -- Leases the first leg of `p_legs` that is not final, if it may be sent now, and answers
@@ -72,9 +86,12 @@ DECLARE
     v_leased uuid;
 BEGIN
     SELECT state INTO v_state FROM seamless_bets WHERE bet_no = p_bet_no;
-    SELECT * INTO l FROM seamless_legs
-     WHERE id = ANY (p_legs) AND state IN ('pending', 'sent', 'unknown')
-     ORDER BY seq LIMIT 1 FOR UPDATE;
+    -- The call's legs (at most three) locked by id, then the state filtered (see
+    -- `seamless_waits` for why not in one query).
+    PERFORM 1 FROM seamless_legs WHERE id = ANY (p_legs) FOR UPDATE;
+    SELECT * INTO l FROM (SELECT * FROM seamless_legs WHERE id = ANY (p_legs) OFFSET 0) x
+     WHERE x.state IN ('pending', 'sent', 'unknown')
+     ORDER BY x.seq LIMIT 1;
     IF p_owner IS NOT NULL AND FOUND AND (l.state <> 'sent' OR l.lease_until < now()) THEN
         IF NOT seamless_waits(l.bet_no, l.seq, l.transaction_type)
            AND (l.transaction_type <> -1 OR v_state IN ('open', 'settled')) THEN
@@ -385,16 +402,15 @@ BEGIN
 END
 $$;
 
--- Records an attempt on a leg and leases the next sendable leg of `p_legs` (may be empty).
--- p_outcome: final (p_meaning says which), accepted (202: the verdict follows by accept), or
--- unknown. A final verdict on a final leg that contradicts it is a discrepancy.
--- p_confirming: the caller answers the provider now (a debit made final here is confirmed).
-CREATE FUNCTION seamless_record(
+-- Records an attempt on a leg. p_outcome: final (p_meaning says which), accepted (202: the
+-- verdict follows by accept), or unknown. A final verdict on a final leg that contradicts it
+-- is a discrepancy. p_confirming: the caller answers the provider now (a debit made final
+-- here is confirmed). Takes the bet's lock, then the leg's (held already by a batch).
+CREATE FUNCTION seamless_record_step(
     p_leg uuid, p_owner uuid, p_outcome text, p_meaning text, p_code bigint, p_partner_tx text,
     p_balance numeric, p_message text, p_started timestamptz, p_elapsed_ms integer,
-    p_http_status integer, p_body text, p_error text, p_confirming boolean,
-    p_legs uuid[], p_lease_s float8
-) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+    p_http_status integer, p_body text, p_error text, p_confirming boolean
+) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     l  seamless_legs%ROWTYPE;
 BEGIN
@@ -433,6 +449,34 @@ BEGIN
                    ELSE now() + seamless_backoff(attempts) END
          WHERE id = p_leg;
     END IF;
+END
+$$;
+
+-- Records an attempt on a leg (`seamless_record_step`) and leases the next sendable leg of
+-- `p_legs` (may be empty).
+CREATE FUNCTION seamless_record(
+    p_leg uuid, p_owner uuid, p_outcome text, p_meaning text, p_code bigint, p_partner_tx text,
+    p_balance numeric, p_message text, p_started timestamptz, p_elapsed_ms integer,
+    p_http_status integer, p_body text, p_error text, p_confirming boolean,
+    p_legs uuid[], p_lease_s float8
+) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+DECLARE
+    l            seamless_legs%ROWTYPE;
+    v_bet_state  text;
+BEGIN
+    SELECT * INTO l FROM seamless_legs WHERE id = p_leg;
+    SELECT state INTO v_bet_state FROM seamless_bets WHERE bet_no = l.bet_no FOR UPDATE;
+    -- What this writes can be told again if a crash loses it (the leg stays sent: a credit is
+    -- re-sent and answered its original result, a debit is settled by payments/info), except
+    -- the verdict that confirms an open bet's debit to its provider (a lost one would let the
+    -- abandoned-debit rule return a stake the provider was told is taken): only that one
+    -- waits for the disk.
+    IF NOT (p_confirming AND l.transaction_type = -1 AND v_bet_state = 'open') THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    PERFORM seamless_record_step(p_leg, p_owner, p_outcome, p_meaning, p_code, p_partner_tx,
+                                 p_balance, p_message, p_started, p_elapsed_ms, p_http_status,
+                                 p_body, p_error, p_confirming);
     IF cardinality(p_legs) = 0 THEN
         RETURN;
     END IF;

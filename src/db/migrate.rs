@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../sql/0007_crypto_customer_claims.sql"),
     ),
     migration(8, "seamless", include_str!("../../sql/0008_seamless.sql")),
+    migration(
+        9,
+        "seamless_hot_tables",
+        include_str!("../../sql/0009_seamless_hot_tables.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one
@@ -72,6 +77,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         include_str!("../../sql/functions/crypto_payouts.sql"),
     ),
     ("seamless", include_str!("../../sql/functions/seamless.sql")),
+    (
+        "seamless_batch",
+        include_str!("../../sql/functions/seamless_batch.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming croupier's migration lock.

@@ -139,7 +139,9 @@ SELECT 'locked', w.id::text, w.locked::text, coalesce(k.locked, 0)::text
 
 /// Seamless bets whose legs disagree with their state (contract section 6): a provider
 /// answered for a debit that is not applied, a (BetId, TransactionType) sent twice, a credit
-/// neither final nor stuck past its retry horizon, a stuck leg waiting for a person.
+/// neither final nor stuck past its retry horizon, a stuck leg waiting for a person; and the
+/// references the seamless tables keep without foreign keys (a bet's session, a leg's bet, an
+/// exchange's leg).
 const SEAMLESS: &str = "
 WITH per_bet AS (
     SELECT b.bet_no, b.state, b.kind, b.confirmed,
@@ -171,7 +173,16 @@ SELECT 'leg', l.id::text, l.state, l.transaction_type::text
   LEFT JOIN seamless_operators o ON o.operator_id = b.operator_id
  WHERE l.state = 'stuck'
     OR (l.transaction_type <> -1 AND l.state NOT IN ('ok', 'refused')
-        AND l.created_at < now() - make_interval(secs => coalesce(o.retry_horizon_s, 0) + 60))";
+        AND l.created_at < now() - make_interval(secs => coalesce(o.retry_horizon_s, 0) + 60))
+UNION ALL
+SELECT 'orphan', b.bet_no::text, 'bet', b.session_id::text FROM seamless_bets b
+ WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = b.session_id)
+UNION ALL
+SELECT 'orphan', l.id::text, 'leg', l.bet_no::text FROM seamless_legs l
+ WHERE NOT EXISTS (SELECT 1 FROM seamless_bets b WHERE b.bet_no = l.bet_no)
+UNION ALL
+SELECT 'orphan', e.id::text, 'exchange', e.leg_id::text FROM seamless_exchanges e
+ WHERE NOT EXISTS (SELECT 1 FROM seamless_legs l WHERE l.id = e.leg_id)";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,6 +18,7 @@ use crate::error::Error;
 pub mod path {
     pub const USERS_DATA: &str = "users/data";
     pub const MAKE: &str = "payments/make";
+    pub const MAKE_LIST: &str = "payments/make-list";
     pub const INFO: &str = "payments/info";
     pub const CLOSE: &str = "payments/close";
 }
@@ -98,7 +99,7 @@ impl Reply {
 }
 
 /// Largest answer body kept.
-const BODY_KEPT: usize = 4000;
+pub const BODY_KEPT: usize = 4000;
 
 /// The client every casino call goes through.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -169,7 +170,18 @@ fn read_envelope(bytes: &[u8], settings: &SeamlessSettings) -> Reply {
     let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(bytes) else {
         return Reply::Unknown;
     };
-    let Some(code) = envelope.get("ErrorCode").and_then(|c| match c {
+    let value = envelope.remove("Value").unwrap_or(Value::Null);
+    reply_of(&envelope, value, settings)
+}
+
+/// What an object with an `ErrorCode` (and a `Message`) says, `value` being what it carries:
+/// an envelope's `Value`, or a `make-list` result itself.
+pub fn reply_of(
+    object: &serde_json::Map<String, Value>,
+    value: Value,
+    settings: &SeamlessSettings,
+) -> Reply {
+    let Some(code) = object.get("ErrorCode").and_then(|c| match c {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -179,11 +191,11 @@ fn read_envelope(bytes: &[u8], settings: &SeamlessSettings) -> Reply {
     Reply::Envelope {
         code,
         meaning: settings.error_codes.meaning(code),
-        message: envelope
+        message: object
             .get("Message")
             .and_then(Value::as_str)
             .map(|m| m.chars().take(500).collect()),
-        value: envelope.remove("Value").unwrap_or(Value::Null),
+        value,
     }
 }
 

@@ -4,20 +4,20 @@
 //!
 //! A call runs in three kinds of short database steps on the seamless pool, none of them held
 //! across an HTTP call: `seamless_call` (decide and write the legs, lease the first),
-//! `seamless_record` (an attempt's outcome, lease the next) and `seamless_lease` (for a caller
-//! waiting on a leg someone else sends). A debit is sent at most once per provider call; a
+//! `seamless_record` (an attempt's outcome, lease the next), both combined across concurrent
+//! calls (`steps`), and `seamless_lease` (for a caller waiting on a leg someone else sends). A debit is sent at most once per provider call; a
 //! credit is tried again within the provider's deadline, then by the retry job.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::casino::{self, Exchange, Reply};
+use super::legs::{leg_path, step_of, LegState, LegView};
 use super::settings::{Meaning, SeamlessSettings};
+use super::steps::{CallStep, RecordStep};
 use super::Seamless;
 use crate::error::Error;
 use crate::ledger::{BetReceipt, Session};
@@ -59,130 +59,6 @@ impl SeamlessOp {
     }
 }
 
-text_enum! {
-    /// A leg's state (see `seamless_legs`).
-    LegState {
-        Pending = "pending",
-        Sent = "sent",
-        Unknown = "unknown",
-        Ok = "ok",
-        Refused = "refused",
-        Stuck = "stuck",
-    }
-}
-
-impl LegState {
-    pub fn is_final(self) -> bool {
-        matches!(self, LegState::Ok | LegState::Refused)
-    }
-}
-
-/// A leg as a call step answers it.
-#[derive(Debug, Clone)]
-pub struct LegView {
-    pub id: Uuid,
-    pub transaction_type: i16,
-    pub state: LegState,
-    pub meaning: Option<String>,
-    pub balance: Option<Decimal>,
-    /// The leg is leased to this caller: send `data` now.
-    pub leased: bool,
-    pub data: Option<String>,
-}
-
-/// A call step's answer: the call's status (from `seamless_call`), its bet, its legs.
-#[derive(Debug, Clone, Default)]
-struct Step {
-    status: Option<String>,
-    bet_no: Option<i64>,
-    /// The leg column of a row without legs (a tombstone's refund id).
-    lone_id: Option<Uuid>,
-    legs: Vec<LegView>,
-}
-
-fn step_of(rows: &[tokio_postgres::Row]) -> Result<Step, Error> {
-    let mut step = Step::default();
-    for (i, row) in rows.iter().enumerate() {
-        if i == 0 {
-            step.status = row.try_get(0)?;
-            step.bet_no = row.try_get(1)?;
-        }
-        let id: Option<Uuid> = row.try_get(2)?;
-        let state: Option<String> = row.try_get(4)?;
-        match (id, state) {
-            (Some(id), Some(state)) => step.legs.push(LegView {
-                id,
-                transaction_type: row.try_get(3)?,
-                state: LegState::parse(&state)?,
-                meaning: row.try_get(5)?,
-                balance: row.try_get(6)?,
-                leased: row.try_get(8)?,
-                data: row.try_get(9)?,
-            }),
-            (id, _) => step.lone_id = id,
-        }
-    }
-    Ok(step)
-}
-
-/// The casino path a leg goes to.
-fn leg_path(transaction_type: i16) -> &'static str {
-    if transaction_type == 0 {
-        casino::path::CLOSE
-    } else {
-        casino::path::MAKE
-    }
-}
-
-/// A circuit breaker per casino: consecutive transport failures open it for a while.
-#[derive(Default)]
-pub struct Breakers {
-    by_operator: Mutex<HashMap<String, Breaker>>,
-}
-
-#[derive(Default, Clone, Copy)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-}
-
-/// Transport failures in a row that open a casino's breaker, and for how long.
-const BREAKER_FAILURES: u32 = 5;
-const BREAKER_OPEN: Duration = Duration::from_secs(5);
-
-impl Breakers {
-    /// Whether new debits may be sent to the operator's casino now.
-    pub fn allows(&self, operator: &str) -> bool {
-        let map = self
-            .by_operator
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(operator)
-            .and_then(|b| b.open_until)
-            .is_none_or(|until| until <= Instant::now())
-    }
-
-    /// Counts an exchange: a transport failure, or an answer (which closes the breaker).
-    pub fn count(&self, operator: &str, exchange: &Exchange) {
-        let mut map = self
-            .by_operator
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let breaker = map.entry(operator.to_string()).or_default();
-        if exchange.transport_failed() {
-            breaker.failures += 1;
-            if breaker.failures >= BREAKER_FAILURES {
-                if breaker.open_until.is_none_or(|u| u <= Instant::now()) {
-                    tracing::warn!(operator, "casino unreachable: new bets refused for a while");
-                }
-                breaker.open_until = Some(Instant::now() + BREAKER_OPEN);
-            }
-        } else {
-            *breaker = Breaker::default();
-        }
-    }
-}
-
 /// Extra time a lease outlives an attempt's timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
 /// How often a caller looks again at a leg someone else is sending, at first and at most.
@@ -197,29 +73,26 @@ fn lease_seconds(settings: &SeamlessSettings) -> f64 {
     (settings.attempt_timeout + LEASE_MARGIN).as_secs_f64()
 }
 
-const CALL: &str =
-    "SELECT * FROM seamless_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 const LEASE: &str = "SELECT * FROM seamless_lease($1, $2, $3)";
 const VIEW: &str = "SELECT * FROM seamless_lease($1, NULL, 0)";
-const RECORD: &str = "SELECT * FROM seamless_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 impl Seamless {
     /// Forwards a provider call on a seamless session to the operator's casino and answers
     /// it as the contract's section 5 says.
     pub async fn bet(
         &self,
-        settings: &SeamlessSettings,
+        settings: &Arc<SeamlessSettings>,
         provider: &str,
         session: &Session,
         bet_id: &str,
         op: SeamlessOp,
     ) -> Result<BetReceipt, Error> {
         let deadline = Instant::now() + settings.provider_deadline;
-        if op.debits() && !self.breakers.allows(&settings.operator_id) {
+        if op.debits() && !self.outbound.breakers.allows(&settings.operator_id) {
             // Nothing is written: a repeat later is a new bet.
             return Err(Error::NotConfirmed);
         }
-        let (round, amount, win, standalone) = match &op {
+        let (round, amount, win, standalone_wins) = match &op {
             SeamlessOp::PayIn { round, stake } => (round.clone(), *stake, None, false),
             SeamlessOp::PayInOut { round, stake, win } => {
                 (round.clone(), *stake, Some(*win), false)
@@ -231,26 +104,23 @@ impl Seamless {
             } => (round.clone(), Decimal::ZERO, Some(*win), *standalone_wins),
             SeamlessOp::Refund => (None, Decimal::ZERO, None, false),
         };
-        let (tx1, tx2, close_tx) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let lease_s = lease_seconds(settings);
-        let params: [&(dyn ToSql + Sync); 14] = [
-            &op.name(),
-            &provider,
-            &session.id.0,
-            &bet_id,
-            &round,
-            &amount,
-            &win,
-            &standalone,
-            &settings.send_close,
-            &tx1,
-            &tx2,
-            &close_tx,
-            &self.owner,
-            &lease_s,
-        ];
-        let rows = self.pool().get().await?.query(CALL, &params).await?;
-        let step = step_of(&rows)?;
+        let step = self
+            .call_step(CallStep {
+                op: op.name(),
+                provider: provider.to_string(),
+                session: session.id.0,
+                bet_id: bet_id.to_string(),
+                round,
+                amount,
+                win,
+                standalone_wins,
+                send_close: settings.send_close,
+                tx1: Uuid::now_v7(),
+                tx2: Uuid::now_v7(),
+                close_tx: Uuid::now_v7(),
+                lease_s: lease_seconds(settings),
+            })
+            .await?;
         let status = step.status.clone().unwrap_or_default();
         match status.as_str() {
             "new" | "repeat" => {}
@@ -303,7 +173,7 @@ impl Seamless {
     /// so confirmed it).
     async fn drive(
         &self,
-        settings: &SeamlessSettings,
+        settings: &Arc<SeamlessSettings>,
         mut legs: Vec<LegView>,
         deadline: Instant,
     ) -> Result<(Vec<LegView>, bool), Error> {
@@ -323,16 +193,9 @@ impl Seamless {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 let timeout = settings.attempt_timeout.min(remaining).max(MIN_ATTEMPT);
                 let data = leg.data.clone().unwrap_or_default();
-                let exchange = casino::post(
-                    &self.http,
-                    &self.keys,
-                    settings,
-                    leg_path(leg.transaction_type),
-                    &data,
-                    timeout,
-                )
-                .await?;
-                self.breakers.count(&settings.operator_id, &exchange);
+                let exchange = self
+                    .send(settings, leg_path(leg.transaction_type), &data, timeout)
+                    .await?;
                 let meaning = exchange.reply.meaning();
                 tracing::debug!(leg = %leg.id, kind = leg.transaction_type, status = ?exchange.http_status, ?meaning, "casino answered");
                 let verdict = !matches!(meaning, Meaning::Unknown | Meaning::Accepted);
@@ -344,12 +207,20 @@ impl Seamless {
                 }
                 // After a verdict the next leg is leased at once; otherwise it is looked at
                 // again below.
-                let next: &[Uuid] = if verdict { &ids } else { &[] };
-                let rows = self.record(leg.id, &exchange, true, next, lease_s).await?;
+                let next = if verdict { ids.clone() } else { Vec::new() };
+                let leased = self
+                    .record_step(RecordStep {
+                        leg: leg.id,
+                        exchange,
+                        confirming: true,
+                        next,
+                        lease_s,
+                    })
+                    .await?;
                 poll = POLL_FIRST;
                 if verdict {
                     // The next leg, if any, is leased to this call already.
-                    legs = step_of(&rows)?.legs;
+                    legs = leased;
                     continue;
                 }
                 legs = self.view(&ids).await?;
@@ -374,7 +245,8 @@ impl Seamless {
                 .find(|l| !l.state.is_final())
                 .is_some_and(|l| awaiting.contains(&l.id));
             let time_left = deadline.saturating_duration_since(Instant::now()) > MIN_ATTEMPT;
-            legs = if waiting || !time_left || !self.breakers.allows(&settings.operator_id) {
+            let closed = !self.outbound.breakers.allows(&settings.operator_id);
+            legs = if waiting || !time_left || closed {
                 self.view(&ids).await?
             } else {
                 self.lease(&ids, lease_s).await?
@@ -387,55 +259,27 @@ impl Seamless {
             .pool()
             .get()
             .await?
-            .query(LEASE, &[&ids, &self.owner, &lease_s])
+            .query(LEASE, &[&ids, &self.steps.owner, &lease_s])
             .await?;
-        Ok(step_of(&rows)?.legs)
+        Ok(step_of(&rows, 0)?.legs)
     }
 
     async fn view(&self, ids: &[Uuid]) -> Result<Vec<LegView>, Error> {
         let rows = self.pool().get().await?.query(VIEW, &[&ids]).await?;
-        Ok(step_of(&rows)?.legs)
+        Ok(step_of(&rows, 0)?.legs)
     }
 
-    /// Writes an attempt's outcome; leases the next sendable leg of `next`.
-    pub(crate) async fn record(
-        &self,
-        leg: Uuid,
-        exchange: &Exchange,
-        confirming: bool,
-        next: &[Uuid],
-        lease_s: f64,
-    ) -> Result<Vec<tokio_postgres::Row>, Error> {
-        let reply = &exchange.reply;
-        let (outcome, meaning) = match reply.meaning() {
-            Meaning::Unknown => ("unknown", None),
-            Meaning::Accepted => ("accepted", None),
-            other => ("final", Some(other.as_str())),
-        };
-        let partner_tx = reply.value_text("PartnerTransactionId");
-        let balance = reply.value_decimal("Balance");
-        let started: SystemTime = exchange.started;
-        let elapsed_ms = i32::try_from(exchange.elapsed.as_millis()).unwrap_or(i32::MAX);
-        let http_status = exchange.http_status.map(i32::from);
-        let params: [&(dyn ToSql + Sync); 16] = [
-            &leg,
-            &self.owner,
-            &outcome,
-            &meaning,
-            &reply.code(),
-            &partner_tx,
-            &balance,
-            &reply.message(),
-            &started,
-            &elapsed_ms,
-            &http_status,
-            &exchange.body,
-            &exchange.error,
-            &confirming,
-            &next,
-            &lease_s,
-        ];
-        Ok(self.pool().get().await?.query(RECORD, &params).await?)
+    /// Records an attempt the retry job made (it answers no provider and leases nothing).
+    pub(crate) async fn record_attempt(&self, leg: Uuid, exchange: Exchange) -> Result<(), Error> {
+        self.record_step(RecordStep {
+            leg,
+            exchange,
+            confirming: false,
+            next: Vec::new(),
+            lease_s: 0.0,
+        })
+        .await?;
+        Ok(())
     }
 
     /// The provider's answer from the call's legs as they stand.
@@ -487,16 +331,15 @@ impl Seamless {
     ) -> Result<Decimal, Error> {
         let key = (settings.operator_id.clone(), external_id.to_string());
         let data = serde_json::json!({ "PartnerUserId": external_id }).to_string();
-        let exchange = casino::post(
-            &self.http,
-            &self.keys,
-            settings,
-            casino::path::USERS_DATA,
-            &data,
-            settings.attempt_timeout,
-        )
-        .await?;
-        self.breakers.count(&settings.operator_id, &exchange);
+        let exchange = self
+            .outbound
+            .post(
+                settings,
+                casino::path::USERS_DATA,
+                &data,
+                settings.attempt_timeout,
+            )
+            .await?;
         match &exchange.reply {
             Reply::Envelope {
                 meaning: Meaning::Applied,
@@ -532,7 +375,7 @@ impl Seamless {
 /// How old a casino balance may be when served because the casino is slow.
 pub const BALANCE_STALE: Duration = Duration::from_secs(5);
 
-/// The breakers and balance cache a `Seamless` keeps.
+/// The balance cache a `Seamless` keeps.
 pub fn balance_cache() -> moka::sync::Cache<(String, String), (Decimal, Instant)> {
     moka::sync::Cache::builder()
         .max_capacity(100_000)

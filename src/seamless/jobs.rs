@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::casino;
-use super::engine::LegState;
+use super::legs::{leg_path, LegState};
 use super::Seamless;
 use crate::error::Error;
 
@@ -82,7 +82,7 @@ impl Seamless {
             .await?
             .query(
                 "SELECT leg_id, operator_id, transaction_type, data FROM seamless_due($1, $2)",
-                &[&self.owner, &LEGS_PER_PASS],
+                &[&self.steps.owner, &LEGS_PER_PASS],
             )
             .await?;
         let mut legs = Vec::with_capacity(rows.len());
@@ -99,22 +99,11 @@ impl Seamless {
                 let Some(settings) = self.settings(&operator).await? else {
                     return Ok(());
                 };
-                let path = if kind == 0 {
-                    casino::path::CLOSE
-                } else {
-                    casino::path::MAKE
-                };
-                let exchange = casino::post(
-                    &self.http,
-                    &self.keys,
-                    &settings,
-                    path,
-                    &data,
-                    settings.attempt_timeout,
-                )
-                .await?;
-                self.breakers.count(&operator, &exchange);
-                self.record(id, &exchange, false, &[], 0.0).await?;
+                let path = leg_path(kind);
+                let exchange = self
+                    .send(&settings, path, &data, settings.attempt_timeout)
+                    .await?;
+                self.record_attempt(id, exchange).await?;
                 Ok(())
             })
             .buffer_unordered(SENDS_AT_ONCE)
@@ -145,16 +134,15 @@ impl Seamless {
                 continue;
             };
             let data = format!("{{\"BetId\":{bet_no}}}");
-            let exchange = casino::post(
-                &self.http,
-                &self.keys,
-                &settings,
-                casino::path::INFO,
-                &data,
-                settings.attempt_timeout,
-            )
-            .await?;
-            self.breakers.count(&operator, &exchange);
+            let exchange = self
+                .outbound
+                .post(
+                    &settings,
+                    casino::path::INFO,
+                    &data,
+                    settings.attempt_timeout,
+                )
+                .await?;
             asked += 1;
             let listed = match exchange.reply.meaning() {
                 super::Meaning::Applied => exchange

@@ -7,22 +7,33 @@
 //! - `tokens`: the bearer tokens the casino gets from `auth/token`;
 //! - `admin`: the operator's mode and settings, key rotation;
 //! - `casino`: one signed call to a casino and what its answer means;
-//! - `engine`: provider calls forwarded as legs;
+//! - `sender`: legs sent alone or combined into `make-list` calls; `breaker`: a circuit
+//!   breaker per casino;
+//! - `engine`: provider calls forwarded as legs (`legs`), through the database steps of
+//!   `steps`, combined across concurrent calls by `lanes`;
 //! - `jobs`: retries, compensations, stuck legs and `payments/info`.
 //!
 //! Seamless work runs on a pool of its own and never holds a connection across a call to a
 //! casino.
 
 pub mod admin;
+pub mod breaker;
 pub mod casino;
 pub mod engine;
 pub mod jobs;
 pub mod keys;
+pub mod lanes;
+pub mod legs;
+pub mod sender;
 pub mod settings;
+pub mod steps;
 pub mod tokens;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,32 +51,76 @@ const SETTINGS_TTL: Duration = Duration::from_secs(30);
 const VERIFY_PER_SECOND: u32 = 20;
 const VERIFY_BURST: u32 = 40;
 
+/// Lanes per kind of database step (each runs one batch at a time on one connection), lists
+/// in flight per casino at most, and how many steps or makes may wait in a lane. Measured on
+/// the benchmark: more lanes make smaller batches, and every batch and list costs a commit or
+/// a signature.
+const STEP_LANES: usize = 2;
+const LIST_LANES: usize = 2;
+const LANE_QUEUE: usize = 4096;
+
 /// What the seamless part of a server shares.
 pub struct Seamless {
     pool: Pool,
     /// The bet path's pool, for the one read a transfer bet makes here (the operator's mode,
     /// cached): its connections are warm.
     lookups: Pool,
-    pub keys: KeyRing,
+    pub keys: Arc<KeyRing>,
     /// Settings by operator id; `None`: a transfer operator.
     settings: moka::sync::Cache<String, Option<Arc<SeamlessSettings>>>,
     verify_limit: DefaultKeyedRateLimiter<IpAddr>,
-    /// The client of every casino call.
-    http: reqwest::Client,
-    /// This process's name on the legs it leases.
-    owner: uuid::Uuid,
-    breakers: engine::Breakers,
+    /// Every casino call goes through it.
+    outbound: sender::Outbound,
+    /// The database steps, and the name this process leases legs under.
+    steps: steps::Steps,
+    /// Whether concurrent steps are combined (group commit), as bets are.
+    batching: bool,
+    /// This instance, for the lanes each thread keeps for it.
+    instance: u64,
     /// Casino balances by (operator, player), served while the casino is slow.
     balances: moka::sync::Cache<(String, String), (rust_decimal::Decimal, std::time::Instant)>,
 }
 
+/// A thread's lanes for one `Seamless`: the two kinds of database step, and the make-lists of
+/// each operator that enables them.
+struct ThreadLanes {
+    calls: Arc<lanes::Lanes<steps::CallStep, Result<legs::Step, Error>>>,
+    records: Arc<lanes::Lanes<steps::RecordStep, Result<Vec<legs::LegView>, Error>>>,
+    lists: HashMap<String, Arc<ListLanes>>,
+}
+
+type ListLanes = lanes::Lanes<sender::ListItem, Result<casino::Exchange, Error>>;
+
+thread_local! {
+    static LANES: RefCell<HashMap<u64, ThreadLanes>> = RefCell::new(HashMap::new());
+}
+
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
 impl Seamless {
     /// `pool` is the seamless pool, never the one bets run on; `lookups` the bets' pool, for
-    /// the operators' settings.
-    pub fn new(pool: Pool, lookups: Pool, signing: SigningConfig) -> anyhow::Result<Self> {
+    /// the operators' settings. With `batching`, concurrent database steps are combined.
+    pub fn new(
+        pool: Pool,
+        lookups: Pool,
+        signing: SigningConfig,
+        batching: bool,
+    ) -> anyhow::Result<Self> {
+        let keys = Arc::new(KeyRing::new(pool.clone(), signing));
         Ok(Self {
             lookups,
-            keys: KeyRing::new(pool.clone(), signing),
+            outbound: sender::Outbound {
+                http: casino::http_client()?,
+                keys: keys.clone(),
+                breakers: Arc::new(breaker::Breakers::default()),
+            },
+            steps: steps::Steps {
+                pool: pool.clone(),
+                owner: uuid::Uuid::new_v4(),
+            },
+            batching,
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            keys,
             settings: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(SETTINGS_TTL)
@@ -74,12 +129,112 @@ impl Seamless {
                 Quota::per_second(NonZeroU32::new(VERIFY_PER_SECOND).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(VERIFY_BURST).unwrap_or(NonZeroU32::MIN)),
             ),
-            http: casino::http_client()?,
-            owner: uuid::Uuid::new_v4(),
-            breakers: engine::Breakers::default(),
             balances: engine::balance_cache(),
             pool,
         })
+    }
+
+    /// This thread's lanes for this instance, started on the current runtime on first use
+    /// (and again if the runtime they ran on has ended).
+    fn with_lanes<T>(&self, use_them: impl FnOnce(&mut ThreadLanes) -> T) -> T {
+        LANES.with(|all| {
+            let mut all = all.borrow_mut();
+            let stale = all
+                .get(&self.instance)
+                .is_some_and(|l| l.calls.is_closed() || l.records.is_closed());
+            if stale {
+                all.remove(&self.instance);
+            }
+            let lanes = all.entry(self.instance).or_insert_with(|| {
+                let (calls, records) = (self.steps.clone(), self.steps.clone());
+                ThreadLanes {
+                    calls: Arc::new(lanes::Lanes::start(
+                        STEP_LANES,
+                        steps::MAX_BATCH,
+                        LANE_QUEUE,
+                        move |batch| {
+                            let steps = calls.clone();
+                            async move { steps.calls(batch).await }
+                        },
+                    )),
+                    records: Arc::new(lanes::Lanes::start(
+                        STEP_LANES,
+                        steps::MAX_BATCH,
+                        LANE_QUEUE,
+                        move |batch| {
+                            let steps = records.clone();
+                            async move { steps.records(batch).await }
+                        },
+                    )),
+                    lists: HashMap::new(),
+                }
+            });
+            use_them(lanes)
+        })
+    }
+
+    /// Writes a provider call as legs: alone, or with the calls that queued with it.
+    async fn call_step(&self, step: steps::CallStep) -> Result<legs::Step, Error> {
+        if !self.batching {
+            return self.steps.call(&step).await;
+        }
+        let key = lanes::key_of((&step.provider, &step.bet_id));
+        let calls = self.with_lanes(|l| l.calls.clone());
+        calls.submit(key, step).await?
+    }
+
+    /// Records an attempt's outcome: alone, or with the outcomes that queued with it.
+    async fn record_step(&self, step: steps::RecordStep) -> Result<Vec<legs::LegView>, Error> {
+        if !self.batching {
+            return self.steps.record(&step).await;
+        }
+        let key = lanes::key_of(step.leg);
+        let records = self.with_lanes(|l| l.records.clone());
+        records.submit(key, step).await?
+    }
+
+    /// Sends `data` to the operator's casino at `path`: a make of an operator with make-list
+    /// on joins whatever other makes are going to that casino now.
+    async fn send(
+        &self,
+        settings: &Arc<SeamlessSettings>,
+        path: &str,
+        data: &str,
+        timeout: Duration,
+    ) -> Result<casino::Exchange, Error> {
+        if !(settings.make_list && path == casino::path::MAKE) {
+            return self.outbound.post(settings, path, data, timeout).await;
+        }
+        let lists = self.with_lanes(|l| {
+            let stale = l
+                .lists
+                .get(&settings.operator_id)
+                .is_some_and(|lanes| lanes.is_closed());
+            if stale {
+                l.lists.remove(&settings.operator_id);
+            }
+            l.lists
+                .entry(settings.operator_id.clone())
+                .or_insert_with(|| {
+                    let outbound = self.outbound.clone();
+                    Arc::new(lanes::Lanes::start_shared(
+                        LIST_LANES,
+                        sender::MAX_LIST,
+                        LANE_QUEUE,
+                        move |items| {
+                            let outbound = outbound.clone();
+                            async move { outbound.send_list(items).await }
+                        },
+                    ))
+                })
+                .clone()
+        });
+        let item = sender::ListItem {
+            settings: settings.clone(),
+            data: data.to_string(),
+            timeout,
+        };
+        lists.submit(lanes::key_of(data), item).await?
     }
 
     /// Whether `peer` may call `auth/verify` now.

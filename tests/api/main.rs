@@ -15,3 +15,4 @@ mod schema;
 mod seamless;
 mod seamless_chaos;
 mod seamless_flow;
+mod seamless_lists;

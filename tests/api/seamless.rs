@@ -160,6 +160,7 @@ async fn the_first_start_makes_one_private_key_file_and_publishes_its_public_hal
         croupier::db::pool(&app.database_url, 2).unwrap(),
         app.pool.clone(),
         app.config.seamless.signing.clone(),
+        true,
     )
     .unwrap();
     other.keys.reload().await.unwrap();

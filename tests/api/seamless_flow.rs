@@ -198,7 +198,7 @@ impl Bench {
     }
 }
 
-fn rule(path: &str, kind: Option<i64>, fault: Fault, times: u32) -> FaultRule {
+pub fn rule(path: &str, kind: Option<i64>, fault: Fault, times: u32) -> FaultRule {
     FaultRule {
         path: Some(path.into()),
         transaction_type: kind,

@@ -152,7 +152,7 @@ impl Workload {
             accept: None,
             workers: 1,
         })?;
-        let seamless = crate::seed_seamless(&url, config.players, &casino.url()).await?;
+        let seamless = crate::seed_seamless(&url, config.players, &casino.url(), true).await?;
         Ok(Self {
             seamless_provider: seamless.provider,
             seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
