@@ -222,7 +222,12 @@ BEGIN
                 ON CONFLICT ON CONSTRAINT seamless_bets_provider_bet_unique DO NOTHING
                 RETURNING * INTO b;
                 IF NOT FOUND THEN
-                    v_status := 'conflict';
+                    -- Another call made the bet meanwhile: this one is judged against it.
+                    RETURN QUERY SELECT * FROM seamless_call(
+                        p_op, p_provider, p_session, p_bet_id, p_round, p_amount, p_win,
+                        p_standalone_wins, p_send_close, p_tx1, p_tx2, p_close_tx, p_owner,
+                        p_lease_s);
+                    RETURN;
                 ELSE
                     PERFORM seamless_add_leg(b.bet_no, p_tx1, 4::smallint, p_win, c_user, false);
                     RETURN QUERY SELECT * FROM seamless_lease_locked('new', b.bet_no,
@@ -267,7 +272,15 @@ BEGIN
                     bet_fingerprint('refund', c_player, NULL, 0, NULL), 0, 'tombstone', p_tx1)
             ON CONFLICT ON CONSTRAINT seamless_bets_provider_bet_unique DO NOTHING
             RETURNING * INTO b;
-            v_status := CASE WHEN FOUND THEN 'tombstone' ELSE 'conflict' END;
+            IF NOT FOUND THEN
+                -- The bet was made meanwhile (a PayIn racing this Refund): refund it.
+                RETURN QUERY SELECT * FROM seamless_call(
+                    p_op, p_provider, p_session, p_bet_id, p_round, p_amount, p_win,
+                    p_standalone_wins, p_send_close, p_tx1, p_tx2, p_close_tx, p_owner,
+                    p_lease_s);
+                RETURN;
+            END IF;
+            v_status := 'tombstone';
         ELSE
             UPDATE seamless_bets SET last_call_at = now() WHERE bet_no = b.bet_no;
             IF b.player_id <> c_player THEN
@@ -276,6 +289,15 @@ BEGIN
                 UPDATE seamless_bets SET state = 'refunded' WHERE bet_no = b.bet_no;
                 PERFORM seamless_add_leg(b.bet_no, p_tx1, 2::smallint, b.stake, c_user, false);
                 RETURN QUERY SELECT * FROM seamless_lease_locked('new', b.bet_no, ARRAY[p_tx1],
+                                                                 p_owner, p_lease_s);
+                RETURN;
+            ELSIF b.state = 'settled' AND EXISTS (SELECT 1 FROM seamless_legs
+                                                   WHERE bet_no = b.bet_no
+                                                     AND transaction_type = -2) THEN
+                -- A refund the casino refused (the win was spent): the same answer again.
+                SELECT array_agg(id ORDER BY seq) INTO v_legs FROM seamless_legs
+                 WHERE bet_no = b.bet_no AND transaction_type IN (-2, 2);
+                RETURN QUERY SELECT * FROM seamless_lease_locked('repeat', b.bet_no, v_legs,
                                                                  p_owner, p_lease_s);
                 RETURN;
             ELSIF b.state = 'settled' THEN
@@ -292,8 +314,8 @@ BEGIN
                     v_legs := v_legs || p_tx1;
                 END IF;
                 IF cardinality(v_legs) = 0 THEN
-                    UPDATE seamless_bets SET state = 'tombstone', refund_tx = p_tx1
-                     WHERE bet_no = b.bet_no;
+                    -- Nothing was staked or won: refunded with nothing to send.
+                    UPDATE seamless_bets SET refund_tx = p_tx1 WHERE bet_no = b.bet_no;
                     v_status := 'tombstone';
                 ELSE
                     RETURN QUERY SELECT * FROM seamless_lease_locked('new', b.bet_no, v_legs,
@@ -309,6 +331,9 @@ BEGIN
                 RETURN QUERY SELECT * FROM seamless_lease_locked('new', b.bet_no, v_legs,
                                                                  p_owner, p_lease_s);
                 RETURN;
+            ELSIF b.state = 'refunded' AND b.refund_tx IS NOT NULL THEN
+                v_status := 'tombstone_repeat';
+                p_tx1 := b.refund_tx;
             ELSIF b.state = 'refunded' THEN
                 SELECT array_agg(id ORDER BY seq) INTO v_legs FROM seamless_legs
                  WHERE bet_no = b.bet_no AND transaction_type IN (-2, 2);
@@ -387,6 +412,11 @@ BEGIN
         IF l.transaction_type = -1 THEN
             UPDATE seamless_bets SET state = 'refused'
              WHERE bet_no = l.bet_no AND state IN ('open', 'settled');
+        ELSIF p_meaning <> 'void' THEN
+            -- The casino kept the win (spent): the refund did not happen, the bet stays
+            -- settled (a PayOut repeat is 104; a Refund repeat hears this refusal again).
+            UPDATE seamless_bets SET state = 'settled'
+             WHERE bet_no = l.bet_no AND state = 'refunded';
         END IF;
     END IF;
     IF l.transaction_type = 2 AND v_state = 'ok' THEN

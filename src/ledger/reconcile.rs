@@ -144,10 +144,13 @@ SELECT 'locked', w.id::text, w.locked::text, coalesce(k.locked, 0)::text
 /// exchange's leg).
 const SEAMLESS: &str = "
 WITH per_bet AS (
-    SELECT b.bet_no, b.state, b.kind, b.confirmed,
+    SELECT b.bet_no, b.state, b.kind, b.confirmed, b.refund_tx,
            max(l.state) FILTER (WHERE l.transaction_type = -1) AS debit,
            count(*) FILTER (WHERE l.transaction_type IN (1, 4)) AS credits,
-           count(*) FILTER (WHERE l.transaction_type = 2) AS returns,
+           -- a refused (or voided) return or reversal moved nothing
+           count(*) FILTER (WHERE l.transaction_type = 2 AND l.state <> 'refused') AS returns,
+           count(*) FILTER (WHERE l.transaction_type = -2 AND l.state <> 'refused')
+               AS reversals,
            count(*) FILTER (WHERE l.transaction_type = 2 AND l.compensation) AS compensations,
            count(*) FILTER (WHERE l.transaction_type <> 0) AS money_legs
       FROM seamless_bets b LEFT JOIN seamless_legs l ON l.bet_no = b.bet_no
@@ -157,9 +160,11 @@ SELECT 'bet', bet_no::text, state, coalesce(debit, 'none') FROM per_bet
  WHERE (confirmed AND debit IS DISTINCT FROM 'ok')
     OR NOT CASE state
         WHEN 'open' THEN debit IS NOT NULL AND credits = 0 AND returns = 0
-        WHEN 'settled' THEN credits = 1 AND returns = 0
+        WHEN 'settled' THEN credits = 1 AND returns = 0 AND reversals = 0
                         AND (kind = 'pay_out') = (debit IS NULL)
-        WHEN 'refunded' THEN returns = 1
+        -- the stake back, the win back, or both; or nothing to send (no stake, no win)
+        WHEN 'refunded' THEN returns <= 1 AND reversals <= 1
+                         AND (returns = 1 OR reversals = 1 OR refund_tx IS NOT NULL)
         WHEN 'refused' THEN debit = 'refused'
         WHEN 'compensated' THEN compensations = 1
         WHEN 'tombstone' THEN money_legs = 0 OR debit = 'refused'

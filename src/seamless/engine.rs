@@ -73,6 +73,15 @@ fn lease_seconds(settings: &SeamlessSettings) -> f64 {
     (settings.attempt_timeout + LEASE_MARGIN).as_secs_f64()
 }
 
+/// A call's legs as driving left them.
+struct Driven {
+    legs: Vec<LegView>,
+    /// This call's own attempt made the debit final and applied (so confirmed it).
+    confirmed: bool,
+    /// This call's own attempt heard a verdict on one of its legs.
+    heard_verdict: bool,
+}
+
 const LEASE: &str = "SELECT * FROM seamless_lease($1, $2, $3)";
 const VIEW: &str = "SELECT * FROM seamless_lease($1, NULL, 0)";
 
@@ -87,7 +96,9 @@ impl Seamless {
         bet_id: &str,
         op: SeamlessOp,
     ) -> Result<BetReceipt, Error> {
-        let deadline = Instant::now() + settings.provider_deadline;
+        // A sixteenth of the deadline is kept for writing and sending the answer.
+        let deadline =
+            Instant::now() + settings.provider_deadline - settings.provider_deadline / 16;
         if op.debits() && !self.outbound.breakers.allows(&settings.operator_id) {
             // Nothing is written: a repeat later is a new bet.
             return Err(Error::NotConfirmed);
@@ -148,17 +159,15 @@ impl Seamless {
         let bet_no = step
             .bet_no
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("a call without its bet")))?;
-        let all_final_before = step.legs.iter().all(|l| l.state.is_final());
-        let (legs, confirmed) = self.drive(settings, step.legs, deadline).await?;
+        let driven = self.drive(settings, step.legs, deadline).await?;
+        // A repeat is answered 104 unless this call itself heard the casino's verdict (a
+        // provider repeating a call it was answered 99 for); a call that waited on a
+        // movement another one sent, or found it final, is a repeat of that one.
+        let replayed = status == "repeat" && !driven.heard_verdict;
         let receipt = self
-            .answer(
-                settings,
-                session,
-                &legs,
-                status == "repeat" && all_final_before,
-            )
+            .answer(settings, session, &driven.legs, replayed)
             .await?;
-        if op.debits() && !confirmed {
+        if op.debits() && !driven.confirmed {
             self.pool()
                 .get()
                 .await?
@@ -168,25 +177,28 @@ impl Seamless {
         Ok(receipt)
     }
 
-    /// Sends the call's legs in order until all are final or the deadline passes; answers
-    /// them as they then stand, and whether this call's own answer made the debit final (and
-    /// so confirmed it).
+    /// Sends the call's legs in order until all are final or the deadline passes.
     async fn drive(
         &self,
         settings: &Arc<SeamlessSettings>,
         mut legs: Vec<LegView>,
         deadline: Instant,
-    ) -> Result<(Vec<LegView>, bool), Error> {
+    ) -> Result<Driven, Error> {
         let ids: Vec<Uuid> = legs.iter().map(|l| l.id).collect();
         let lease_s = lease_seconds(settings);
         // Legs this call waits on without sending again: a debit already sent once, a leg
         // the casino answered 202 for (its verdict comes by accept).
         let mut awaiting: Vec<Uuid> = Vec::new();
         let mut confirmed = false;
+        let mut heard_verdict = false;
         let mut poll = POLL_FIRST;
         loop {
             if legs.iter().all(|l| l.state.is_final()) {
-                return Ok((legs, confirmed));
+                return Ok(Driven {
+                    legs,
+                    confirmed,
+                    heard_verdict,
+                });
             }
             if let Some(leg) = legs.iter().find(|l| l.leased).cloned() {
                 // Held: sent even when the deadline is near (a lease is never left behind).
@@ -205,6 +217,7 @@ impl Seamless {
                 if leg.transaction_type == -1 && meaning == Meaning::Applied {
                     confirmed = true;
                 }
+                heard_verdict |= verdict;
                 // After a verdict the next leg is leased at once; otherwise it is looked at
                 // again below.
                 let next = if verdict { ids.clone() } else { Vec::new() };
@@ -233,7 +246,11 @@ impl Seamless {
             } else {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Ok((legs, confirmed));
+                    return Ok(Driven {
+                        legs,
+                        confirmed,
+                        heard_verdict,
+                    });
                 }
                 // Someone else holds the lease, an earlier leg is not final, or a verdict is
                 // awaited: look again shortly.
@@ -317,7 +334,8 @@ impl Seamless {
             replayed,
             bet_tx: id_of(&[-1]),
             win_tx: id_of(&[1, 4]),
-            refund_tx: id_of(&[2]),
+            // A Refund's own id: its stake back, or (nothing staked) its win back.
+            refund_tx: id_of(&[2]).or_else(|| id_of(&[-2])),
             balance,
         })
     }

@@ -16,3 +16,4 @@ mod seamless;
 mod seamless_chaos;
 mod seamless_flow;
 mod seamless_lists;
+mod seamless_rules;

@@ -74,8 +74,48 @@ pub struct Results {
     pub open_loop_half_peak: Vec<Point>,
     /// Seamless PayInOut paced at half the seamless peak.
     pub seamless_half_peak: Vec<Point>,
+    /// The casino calls of each seamless series, as croupier kept them.
+    pub casino_calls: Vec<CasinoCalls>,
     pub rss_at_max_connections_mb: Vec<f64>,
     pub unexpected_answers: u64,
+}
+
+/// The HTTP exchanges with the casino during a seamless series (from `seamless_exchanges`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CasinoCalls {
+    /// Movements sent.
+    pub movements: i64,
+    /// HTTP calls that carried them (a `make-list` carries many).
+    pub calls: i64,
+    /// Round trip of a call, median and 99th percentile, in milliseconds.
+    pub p50_ms: i32,
+    pub p99_ms: i32,
+}
+
+/// What `seamless_exchanges` says of the calls made since `since`: an exchange of a list is
+/// kept once per movement, with the list's start and duration.
+async fn casino_calls(url: &str, since: std::time::SystemTime) -> anyhow::Result<CasinoCalls> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "WITH calls AS (
+                 SELECT started_at, max(elapsed_ms) AS elapsed_ms, count(*) AS movements
+                   FROM seamless_exchanges WHERE started_at >= $1 GROUP BY started_at)
+             SELECT coalesce(sum(movements), 0)::bigint, count(*),
+                    coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY elapsed_ms), 0),
+                    coalesce(percentile_disc(0.99) WITHIN GROUP (ORDER BY elapsed_ms), 0)
+               FROM calls",
+            &[&since],
+        )
+        .await?;
+    Ok(CasinoCalls {
+        movements: row.try_get(0)?,
+        calls: row.try_get(1)?,
+        p50_ms: row.try_get(2)?,
+        p99_ms: row.try_get(3)?,
+    })
 }
 
 const PG_UNIFORM: &str = "pgbench, random players";
@@ -240,6 +280,7 @@ async fn seamless_series(
     workload
         .casino
         .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
+    let since = std::time::SystemTime::now();
     let mut peak = (0.0f64, 0usize);
     for &c in &config.batched_concurrency {
         let s = seamless_load(config, server, workload, c, None).await?;
@@ -261,6 +302,12 @@ async fn seamless_series(
         s.latency.p99_us
     );
     results.seamless_half_peak.push(point(&s));
+    let calls = casino_calls(&workload.url, since).await?;
+    eprintln!(
+        "  casino: {} movements in {} calls, round trip p50 {} ms, p99 {} ms",
+        calls.movements, calls.calls, calls.p50_ms, calls.p99_ms
+    );
+    results.casino_calls.push(calls);
     Ok(())
 }
 

@@ -114,6 +114,16 @@ fn peak_rows(results: &Results) -> Vec<Value> {
         rows.push(
             serde_json::json!({"measure": "seamless p99 at half its peak ms", "value": half_p99}),
         );
+        let calls = &results.casino_calls;
+        let mut per_call: Vec<f64> = calls
+            .iter()
+            .map(|c| c.movements as f64 / c.calls.max(1) as f64)
+            .collect();
+        let mut p50: Vec<f64> = calls.iter().map(|c| f64::from(c.p50_ms)).collect();
+        let mut p99: Vec<f64> = calls.iter().map(|c| f64::from(c.p99_ms)).collect();
+        let (per_call, p50, p99) = (median(&mut per_call), median(&mut p50), median(&mut p99));
+        println!("| casino round trip (p50 / p99), movements per call | — | {p50:.0} / {p99:.0} ms, {per_call:.1} |");
+        rows.push(serde_json::json!({"measure": "casino round trip ms", "p50": p50, "p99": p99, "movementsPerCall": per_call}));
     }
     if let (Some(b), Some(p)) = (peak(results, BATCHED_HOT), peak(results, PG_HOT)) {
         let r = b.1 / p.1;
