@@ -52,10 +52,12 @@ const VERIFY_PER_SECOND: u32 = 20;
 const VERIFY_BURST: u32 = 40;
 
 /// Lanes per kind of database step (each runs one batch at a time on one connection), lists
-/// in flight per casino at most, and how many steps or makes may wait in a lane. Measured on
-/// the benchmark: more lanes make smaller batches, and every batch and list costs a commit or
-/// a signature.
-const STEP_LANES: usize = 2;
+/// in flight per casino at most, and how many steps or makes may wait in a lane. Measured
+/// with the benchmark's seamless series: every batch and every list costs a commit or a
+/// signature, so more lanes (smaller batches) cost more CPU per bet, and on a busy machine
+/// that is also what the tail latency waits for. Two lists in flight keep a slow casino
+/// busy; a lane's batch grows with the load (up to `steps::MAX_BATCH`).
+const STEP_LANES: usize = 1;
 const LIST_LANES: usize = 2;
 const LANE_QUEUE: usize = 4096;
 
