@@ -81,15 +81,19 @@ BEGIN
                WITH ORDINALITY AS i (op, provider, session, bet_id, round, amount, win, ord)
     ), fresh AS (
         SELECT c.ord, c.op, c.provider, c.session, c.bet_id, c.round, c.amount, c.win,
-               s.player_id, p.external_id, p.operator_id, w.currency
+               x.player_id, x.external_id, x.operator_id, x.currency
           FROM calls c
-          JOIN sessions s ON s.id = c.session AND s.provider_id = c.provider
-          JOIN players p ON p.id = s.player_id
-          JOIN wallets w ON w.id = s.wallet_id
-          JOIN counterparties o ON o.id = p.operator_id
+          JOIN LATERAL (
+              SELECT s.player_id, p.external_id, p.operator_id, w.currency
+                FROM sessions s
+                JOIN players p ON p.id = s.player_id
+                JOIN wallets w ON w.id = s.wallet_id
+                JOIN counterparties o ON o.id = p.operator_id
+               WHERE s.id = c.session AND s.provider_id = c.provider
+                 AND s.status = 'open' AND s.expires_at > now()
+                 AND p.status = 'active' AND o.status = 'active'
+              OFFSET 0) x ON true
          WHERE c.op IN ('pay_in', 'pay_in_out') AND c.copies = 1 AND c.ord <> ALL (e_items)
-           AND s.status = 'open' AND s.expires_at > now()
-           AND p.status = 'active' AND o.status = 'active'
     ), made AS (
         INSERT INTO seamless_bets (provider_id, bet_id, session_id, operator_id, player_id,
                                    currency, round_id, kind, fingerprint, stake, win, state)

@@ -131,11 +131,10 @@ pub async fn post(
         settings.operator_id.clone(),
         data.to_string(),
     );
-    let jwt = tokio::task::spawn_blocking(move || {
-        signer.sign(&Claims::now(&issuer, &client_id, &owned))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))??;
+    let jwt =
+        tokio::task::spawn_blocking(move || signer.sign(&Claims::now(&issuer, &client_id, &owned)))
+            .await
+            .map_err(|e| Error::Internal(e.into()))??;
     let body = serde_json::to_string(&jwt).map_err(|e| Error::Internal(e.into()))?;
     let url = format!("{}/{path}", settings.wallet_url.trim_end_matches('/'));
     let started = SystemTime::now();

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::casino::{self, Exchange, Reply};
-use super::legs::{leg_path, step_of, LegState, LegView};
+use super::legs::{leg_path, step_of, CallStatus, LegState, LegView};
 use super::settings::{Meaning, SeamlessSettings};
 use super::steps::{CallStep, RecordStep};
 use super::Seamless;
@@ -73,6 +73,41 @@ fn lease_seconds(settings: &SeamlessSettings) -> f64 {
     (settings.attempt_timeout + LEASE_MARGIN).as_secs_f64()
 }
 
+/// The database step that writes a provider call as legs.
+fn call_step(
+    settings: &SeamlessSettings,
+    provider: &str,
+    session: &Session,
+    bet_id: &str,
+    op: &SeamlessOp,
+) -> CallStep {
+    let (round, amount, win, standalone_wins) = match op {
+        SeamlessOp::PayIn { round, stake } => (round.clone(), *stake, None, false),
+        SeamlessOp::PayInOut { round, stake, win } => (round.clone(), *stake, Some(*win), false),
+        SeamlessOp::PayOut {
+            round,
+            win,
+            standalone_wins,
+        } => (round.clone(), Decimal::ZERO, Some(*win), *standalone_wins),
+        SeamlessOp::Refund => (None, Decimal::ZERO, None, false),
+    };
+    CallStep {
+        op: op.name(),
+        provider: provider.to_string(),
+        session: session.id.0,
+        bet_id: bet_id.to_string(),
+        round,
+        amount,
+        win,
+        standalone_wins,
+        send_close: settings.send_close,
+        tx1: Uuid::now_v7(),
+        tx2: Uuid::now_v7(),
+        close_tx: Uuid::now_v7(),
+        lease_s: lease_seconds(settings),
+    }
+}
+
 /// A call's legs as driving left them.
 struct Driven {
     legs: Vec<LegView>,
@@ -80,6 +115,28 @@ struct Driven {
     confirmed: bool,
     /// This call's own attempt heard a verdict on one of its legs.
     heard_verdict: bool,
+}
+
+/// What a call's own attempts heard from the casino.
+#[derive(Default)]
+struct Heard {
+    /// Legs this call waits on without sending again: a debit already sent once, a leg the
+    /// casino answered 202 for (its verdict comes by accept).
+    awaiting: Vec<Uuid>,
+    /// The debit, applied.
+    confirmed: bool,
+    /// A verdict on any leg.
+    verdict: bool,
+}
+
+impl Heard {
+    fn with(self, legs: Vec<LegView>) -> Driven {
+        Driven {
+            legs,
+            confirmed: self.confirmed,
+            heard_verdict: self.verdict,
+        }
+    }
 }
 
 const LEASE: &str = "SELECT * FROM seamless_lease($1, $2, $3)";
@@ -103,58 +160,29 @@ impl Seamless {
             // Nothing is written: a repeat later is a new bet.
             return Err(Error::NotConfirmed);
         }
-        let (round, amount, win, standalone_wins) = match &op {
-            SeamlessOp::PayIn { round, stake } => (round.clone(), *stake, None, false),
-            SeamlessOp::PayInOut { round, stake, win } => {
-                (round.clone(), *stake, Some(*win), false)
-            }
-            SeamlessOp::PayOut {
-                round,
-                win,
-                standalone_wins,
-            } => (round.clone(), Decimal::ZERO, Some(*win), *standalone_wins),
-            SeamlessOp::Refund => (None, Decimal::ZERO, None, false),
-        };
         let step = self
-            .call_step(CallStep {
-                op: op.name(),
-                provider: provider.to_string(),
-                session: session.id.0,
-                bet_id: bet_id.to_string(),
-                round,
-                amount,
-                win,
-                standalone_wins,
-                send_close: settings.send_close,
-                tx1: Uuid::now_v7(),
-                tx2: Uuid::now_v7(),
-                close_tx: Uuid::now_v7(),
-                lease_s: lease_seconds(settings),
-            })
+            .call_step(call_step(settings, provider, session, bet_id, &op))
             .await?;
-        let status = step.status.clone().unwrap_or_default();
-        match status.as_str() {
-            "new" | "repeat" => {}
-            "tombstone" | "tombstone_repeat" => {
+        let status = step
+            .status
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("seamless_call answered no status")))?;
+        match status {
+            CallStatus::New | CallStatus::Repeat => {}
+            CallStatus::Tombstone | CallStatus::TombstoneRepeat => {
                 let balance = self.balance_of(settings, &session.external_id).await?;
                 return Ok(BetReceipt {
-                    replayed: status == "tombstone_repeat",
+                    replayed: status == CallStatus::TombstoneRepeat,
                     bet_tx: None,
                     win_tx: None,
                     refund_tx: step.lone_id,
                     balance,
                 });
             }
-            "conflict" => return Err(Error::Conflict),
-            "bet_closed" => return Err(Error::BetClosed),
-            "bet_not_found" => return Err(Error::BetNotFound),
-            "session_not_found" => return Err(Error::SessionNotFound),
-            "blocked" => return Err(Error::PlayerBlocked),
-            other => {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "seamless_call answered {other:?}"
-                )))
-            }
+            CallStatus::Conflict => return Err(Error::Conflict),
+            CallStatus::BetClosed => return Err(Error::BetClosed),
+            CallStatus::BetNotFound => return Err(Error::BetNotFound),
+            CallStatus::SessionNotFound => return Err(Error::SessionNotFound),
+            CallStatus::Blocked => return Err(Error::PlayerBlocked),
         }
         let bet_no = step
             .bet_no
@@ -163,7 +191,7 @@ impl Seamless {
         // A repeat is answered 104 unless this call itself heard the casino's verdict (a
         // provider repeating a call it was answered 99 for); a call that waited on a
         // movement another one sent, or found it final, is a repeat of that one.
-        let replayed = status == "repeat" && !driven.heard_verdict;
+        let replayed = status == CallStatus::Repeat && !driven.heard_verdict;
         let receipt = self
             .answer(settings, session, &driven.legs, replayed)
             .await?;
@@ -186,58 +214,23 @@ impl Seamless {
     ) -> Result<Driven, Error> {
         let ids: Vec<Uuid> = legs.iter().map(|l| l.id).collect();
         let lease_s = lease_seconds(settings);
-        // Legs this call waits on without sending again: a debit already sent once, a leg
-        // the casino answered 202 for (its verdict comes by accept).
-        let mut awaiting: Vec<Uuid> = Vec::new();
-        let mut confirmed = false;
-        let mut heard_verdict = false;
+        let mut heard = Heard::default();
         let mut poll = POLL_FIRST;
         loop {
             if legs.iter().all(|l| l.state.is_final()) {
-                return Ok(Driven {
-                    legs,
-                    confirmed,
-                    heard_verdict,
-                });
+                return Ok(heard.with(legs));
             }
             if let Some(leg) = legs.iter().find(|l| l.leased).cloned() {
-                // Held: sent even when the deadline is near (a lease is never left behind).
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let timeout = settings.attempt_timeout.min(remaining).max(MIN_ATTEMPT);
-                let data = leg.data.clone().unwrap_or_default();
-                let exchange = self
-                    .send(settings, leg_path(leg.transaction_type), &data, timeout)
+                let (after, verdict) = self
+                    .attempt(settings, &leg, &ids, deadline, &mut heard)
                     .await?;
-                let meaning = exchange.reply.meaning();
-                tracing::debug!(leg = %leg.id, kind = leg.transaction_type, status = ?exchange.http_status, ?meaning, "casino answered");
-                let verdict = !matches!(meaning, Meaning::Unknown | Meaning::Accepted);
-                if leg.transaction_type == -1 && !verdict || meaning == Meaning::Accepted {
-                    awaiting.push(leg.id);
-                }
-                if leg.transaction_type == -1 && meaning == Meaning::Applied {
-                    confirmed = true;
-                }
-                heard_verdict |= verdict;
-                // After a verdict the next leg is leased at once; otherwise it is looked at
-                // again below.
-                let next = if verdict { ids.clone() } else { Vec::new() };
-                let leased = self
-                    .record_step(RecordStep {
-                        leg: leg.id,
-                        exchange,
-                        confirming: true,
-                        next,
-                        lease_s,
-                    })
-                    .await?;
+                legs = after;
                 poll = POLL_FIRST;
                 if verdict {
                     // The next leg, if any, is leased to this call already.
-                    legs = leased;
                     continue;
                 }
-                legs = self.view(&ids).await?;
-                if !awaiting.contains(&leg.id) {
+                if !heard.awaiting.contains(&leg.id) {
                     // A credit without an answer: a pause before it goes again.
                     let pause =
                         CREDIT_PAUSE.min(deadline.saturating_duration_since(Instant::now()));
@@ -246,11 +239,7 @@ impl Seamless {
             } else {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Ok(Driven {
-                        legs,
-                        confirmed,
-                        heard_verdict,
-                    });
+                    return Ok(heard.with(legs));
                 }
                 // Someone else holds the lease, an earlier leg is not final, or a verdict is
                 // awaited: look again shortly.
@@ -260,7 +249,7 @@ impl Seamless {
             let waiting = legs
                 .iter()
                 .find(|l| !l.state.is_final())
-                .is_some_and(|l| awaiting.contains(&l.id));
+                .is_some_and(|l| heard.awaiting.contains(&l.id));
             let time_left = deadline.saturating_duration_since(Instant::now()) > MIN_ATTEMPT;
             let closed = !self.outbound.breakers.allows(&settings.operator_id);
             legs = if waiting || !time_left || closed {
@@ -269,6 +258,50 @@ impl Seamless {
                 self.lease(&ids, lease_s).await?
             };
         }
+    }
+
+    /// Sends a leg this call holds (even when the deadline is near: a lease is never left
+    /// behind) and records what the casino said. Answers the call's legs as they then stand
+    /// (after a verdict, the next one leased to this call), and whether a verdict came.
+    async fn attempt(
+        &self,
+        settings: &Arc<SeamlessSettings>,
+        leg: &LegView,
+        ids: &[Uuid],
+        deadline: Instant,
+        heard: &mut Heard,
+    ) -> Result<(Vec<LegView>, bool), Error> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let timeout = settings.attempt_timeout.min(remaining).max(MIN_ATTEMPT);
+        let data = leg.data.as_deref().unwrap_or_default();
+        let exchange = self
+            .send(settings, leg_path(leg.transaction_type), data, timeout)
+            .await?;
+        let meaning = exchange.reply.meaning();
+        tracing::debug!(leg = %leg.id, kind = leg.transaction_type, status = ?exchange.http_status, ?meaning, "casino answered");
+        let verdict = !matches!(meaning, Meaning::Unknown | Meaning::Accepted);
+        if leg.transaction_type == -1 && !verdict || meaning == Meaning::Accepted {
+            heard.awaiting.push(leg.id);
+        }
+        heard.confirmed |= leg.transaction_type == -1 && meaning == Meaning::Applied;
+        heard.verdict |= verdict;
+        // After a verdict the next leg is leased at once; otherwise it is looked at again.
+        let next = if verdict { ids.to_vec() } else { Vec::new() };
+        let leased = self
+            .record_step(RecordStep {
+                leg: leg.id,
+                exchange,
+                confirming: true,
+                next,
+                lease_s: lease_seconds(settings),
+            })
+            .await?;
+        let legs = if verdict {
+            leased
+        } else {
+            self.view(ids).await?
+        };
+        Ok((legs, verdict))
     }
 
     async fn lease(&self, ids: &[Uuid], lease_s: f64) -> Result<Vec<LegView>, Error> {
@@ -308,13 +341,12 @@ impl Seamless {
         replayed: bool,
     ) -> Result<BetReceipt, Error> {
         if let Some(refused) = legs.iter().find(|l| l.state == LegState::Refused) {
-            let meaning = refused.meaning.as_deref().unwrap_or("refused");
-            return Err(match meaning {
-                "insufficient_funds" => Error::InsufficientFunds,
-                "user_not_found" => Error::PlayerNotFound,
-                "incorrect_amount" => Error::bad_value("the casino refused the amount"),
-                "blocked" => Error::PlayerBlocked,
-                other => Error::CasinoRefused(other.to_string()),
+            return Err(match refused.meaning.unwrap_or(Meaning::Refused) {
+                Meaning::InsufficientFunds => Error::InsufficientFunds,
+                Meaning::UserNotFound => Error::PlayerNotFound,
+                Meaning::IncorrectAmount => Error::bad_value("the casino refused the amount"),
+                Meaning::Blocked => Error::PlayerBlocked,
+                other => Error::CasinoRefused(other.as_str().to_string()),
             });
         }
         if !legs.iter().all(|l| l.state.is_final()) {

@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::casino;
+use super::settings::Meaning;
 use crate::error::Error;
 
 text_enum! {
@@ -27,13 +28,41 @@ impl LegState {
     }
 }
 
+text_enum! {
+    /// What `seamless_call` made of a provider call.
+    CallStatus {
+        /// Legs added: drive them; answer 1 once final.
+        New = "new",
+        /// The same call again: drive what is not final.
+        Repeat = "repeat",
+        /// A Refund with nothing to send: 1.
+        Tombstone = "tombstone",
+        /// The same Refund again: 104.
+        TombstoneRepeat = "tombstone_repeat",
+        Conflict = "conflict",
+        BetClosed = "bet_closed",
+        BetNotFound = "bet_not_found",
+        SessionNotFound = "session_not_found",
+        Blocked = "blocked",
+    }
+}
+
+/// A leg's recorded meaning: the casino's verdict as croupier read it, or `void` (never
+/// sent, an earlier leg of its bet having been refused), which is a refusal too.
+fn meaning_of(text: &str) -> Result<Meaning, Error> {
+    match text {
+        "void" => Ok(Meaning::Refused),
+        other => Meaning::parse(other),
+    }
+}
+
 /// A leg as a call step answers it.
 #[derive(Debug, Clone)]
 pub struct LegView {
     pub id: Uuid,
     pub transaction_type: i16,
     pub state: LegState,
-    pub meaning: Option<String>,
+    pub meaning: Option<Meaning>,
     pub balance: Option<Decimal>,
     /// The leg is leased to this caller: send `data` now.
     pub leased: bool,
@@ -43,7 +72,7 @@ pub struct LegView {
 /// A call step's answer: the call's status (from `seamless_call`), its bet, its legs.
 #[derive(Debug, Clone, Default)]
 pub struct Step {
-    pub status: Option<String>,
+    pub status: Option<CallStatus>,
     pub bet_no: Option<i64>,
     /// The leg column of a row without legs (a tombstone's refund id).
     pub lone_id: Option<Uuid>,
@@ -55,7 +84,8 @@ pub fn step_of<'a>(rows: impl IntoIterator<Item = &'a Row>, first: usize) -> Res
     let mut step = Step::default();
     for (i, row) in rows.into_iter().enumerate() {
         if i == 0 {
-            step.status = row.try_get(first)?;
+            let status: Option<&str> = row.try_get(first)?;
+            step.status = status.map(CallStatus::parse).transpose()?;
             step.bet_no = row.try_get(first + 1)?;
         }
         let id: Option<Uuid> = row.try_get(first + 2)?;
@@ -65,7 +95,10 @@ pub fn step_of<'a>(rows: impl IntoIterator<Item = &'a Row>, first: usize) -> Res
                 id,
                 transaction_type: row.try_get(first + 3)?,
                 state: LegState::parse(&state)?,
-                meaning: row.try_get(first + 5)?,
+                meaning: row
+                    .try_get::<_, Option<&str>>(first + 5)?
+                    .map(meaning_of)
+                    .transpose()?,
                 balance: row.try_get(first + 6)?,
                 leased: row.try_get(first + 8)?,
                 data: row.try_get(first + 9)?,

@@ -193,6 +193,11 @@ impl Workload {
             workers: 1,
         })?;
         let seamless = crate::seed_seamless(&url, config.players, &casino.url(), true).await?;
+        // Statistics for the seeded tables before anything is measured (autovacuum would
+        // gather them in the middle of the first round).
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute("VACUUM ANALYZE").await?;
         Ok(Self {
             seamless_provider: seamless.provider,
             seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
