@@ -7,6 +7,11 @@
 -- call. `seamless_lease` leases for a caller that waits on a leg someone else is sending.
 -- Each answers the call's legs as `seamless_leg_view` rows, in order.
 --
+-- Every hot-path function runs with `enable_seqscan = off`: PL/pgSQL caches a statement's
+-- plan for the connection's life, and a plan made while `seamless_bets` or `seamless_legs`
+-- was still small (a new installation, a new database) would scan the whole table at every
+-- call once it has grown. Each of their lookups has an index; this keeps them on it.
+--
 -- Lock order: the bet row, then its legs. A leg is sendable when no earlier leg holds it up
 -- (`seamless_waits`) and nobody holds its lease; a debit (-1) only while its bet is open or
 -- settled (never after a compensation, a refusal or a refund). The retry job takes legs with SKIP LOCKED and waits on nothing.
@@ -42,7 +47,9 @@ $$;
 -- that cannot be inlined is parsed and planned again on every call.
 CREATE FUNCTION seamless_add_leg(p_bet_no bigint, p_id uuid, p_type smallint, p_amount numeric,
                                  p_user text, p_compensation boolean)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     v_seq smallint;
 BEGIN
@@ -60,7 +67,9 @@ $$;
 -- `close` (no money) and, for a return (2), a debit not in flight (the return settles it:
 -- the casino returns the stake if it took it, answers 404 if not).
 CREATE FUNCTION seamless_waits(p_bet_no bigint, p_seq smallint, p_type smallint)
-RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+RETURNS boolean LANGUAGE plpgsql STABLE
+SET enable_seqscan = off
+AS $$
 BEGIN
     -- The bet's legs by (bet_no, seq), filtered after: with the state test in the same
     -- query the planner prefers the partial index of unfinished legs, which under load holds
@@ -79,7 +88,9 @@ $$;
 -- the legs. The caller holds the bet's row lock.
 CREATE FUNCTION seamless_lease_locked(p_status text, p_bet_no bigint, p_legs uuid[],
                                       p_owner uuid, p_lease_s float8)
-RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+RETURNS SETOF seamless_leg_view LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l        seamless_legs%ROWTYPE;
     v_state  text;
@@ -124,7 +135,9 @@ CREATE FUNCTION seamless_call(
     p_op text, p_provider text, p_session uuid, p_bet_id text, p_round text,
     p_amount numeric, p_win numeric, p_standalone_wins boolean, p_send_close boolean,
     p_tx1 uuid, p_tx2 uuid, p_close_tx uuid, p_owner uuid, p_lease_s float8
-) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     c_player   uuid;
     c_user     text;
@@ -364,7 +377,9 @@ $$;
 -- Leases the next sendable leg of `p_legs` (the caller waits on legs someone else sends);
 -- with no owner, only answers the legs.
 CREATE FUNCTION seamless_lease(p_legs uuid[], p_owner uuid, p_lease_s float8)
-RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+RETURNS SETOF seamless_leg_view LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     v_bet bigint;
 BEGIN
@@ -389,7 +404,9 @@ $$;
 CREATE FUNCTION seamless_finalise(p_leg uuid, p_meaning text, p_code bigint, p_partner_tx text,
                                   p_balance numeric, p_message text, p_resolved_by text,
                                   p_note text)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l        seamless_legs%ROWTYPE;
     v_state  text;
@@ -440,7 +457,9 @@ CREATE FUNCTION seamless_record_step(
     p_leg uuid, p_owner uuid, p_outcome text, p_meaning text, p_code bigint, p_partner_tx text,
     p_balance numeric, p_message text, p_started timestamptz, p_elapsed_ms integer,
     p_http_status integer, p_body text, p_error text, p_confirming boolean
-) RETURNS void LANGUAGE plpgsql AS $$
+) RETURNS void LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l  seamless_legs%ROWTYPE;
 BEGIN
@@ -489,7 +508,9 @@ CREATE FUNCTION seamless_record(
     p_balance numeric, p_message text, p_started timestamptz, p_elapsed_ms integer,
     p_http_status integer, p_body text, p_error text, p_confirming boolean,
     p_legs uuid[], p_lease_s float8
-) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql AS $$
+) RETURNS SETOF seamless_leg_view LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l            seamless_legs%ROWTYPE;
     v_bet_state  text;
@@ -528,7 +549,9 @@ CREATE FUNCTION seamless_accept(p_operator text, p_bet_no bigint, p_type smallin
                                 p_meaning text, p_code bigint, p_partner_tx text,
                                 p_amount numeric, p_balance numeric, p_message text,
                                 p_reported jsonb)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l  seamless_legs%ROWTYPE;
     v_ok boolean;
@@ -672,7 +695,9 @@ $$;
 -- JWTs have long expired). A leg final meanwhile is compared, not changed.
 CREATE FUNCTION seamless_info_verdict(p_bet_no bigint, p_type smallint, p_listed boolean,
                                       p_partner_tx text, p_reported jsonb)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     l  seamless_legs%ROWTYPE;
 BEGIN

@@ -35,8 +35,10 @@ CREATE FUNCTION seamless_call_batch(
     p_tx1 uuid[], p_tx2 uuid[], p_close_tx uuid[], p_owner uuid, p_lease_s float8[]
 ) RETURNS SETOF seamless_item_view LANGUAGE plpgsql
 -- Generic plans, as for bet_batch: array parameters make every custom plan look cheaper, and
--- planning again at every call costs more than the batch.
+-- planning again at every call costs more than the batch; no sequential scan, as in
+-- `seamless.sql`.
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     n        int := cardinality(p_ops);
@@ -158,6 +160,7 @@ CREATE FUNCTION seamless_record_batch(
     p_confirming boolean[], p_next_items integer[], p_next_legs uuid[], p_lease_s float8[]
 ) RETURNS SETOF seamless_item_view LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     n        int := cardinality(p_legs);
@@ -192,15 +195,20 @@ BEGIN
     -- As in `seamless_record`: only the verdict that confirms an open bet's debit to its
     -- provider must reach the disk before the answer; if none here does, none waits.
     IF NOT EXISTS (SELECT 1 FROM unnest(p_legs, p_confirming) AS u (leg, confirming)
-                     JOIN seamless_legs l ON l.id = u.leg
-                     JOIN seamless_bets b ON b.bet_no = l.bet_no
-                    WHERE u.confirming AND l.transaction_type = -1 AND b.state = 'open') THEN
+                     JOIN LATERAL (SELECT x.bet_no FROM seamless_legs x
+                                    WHERE x.id = u.leg AND x.transaction_type = -1
+                                   OFFSET 0) l ON true
+                     JOIN LATERAL (SELECT 1 FROM seamless_bets x
+                                    WHERE x.bet_no = l.bet_no AND x.state = 'open'
+                                   OFFSET 0) b ON true
+                    WHERE u.confirming) THEN
         PERFORM set_config('synchronous_commit', 'off', true);
     END IF;
 
     -- Applied verdicts on legs this process holds, once each in the batch: the leg is final.
-    -- The legs are picked first and updated by id: a state test in the UPDATE itself would
-    -- lure the planner onto the partial index of unfinished legs (see `seamless_waits`).
+    -- (Every lookup here is by id, fenced with OFFSET 0, and every write by `id = ANY`: a
+    -- state test in a join would lure the planner onto the partial index of unfinished legs,
+    -- and a join planned while the table was small onto a scan of all of it.)
     SELECT array_agg(u.ord::int), array_agg(u.leg)
       INTO f_items, f_legs
       FROM unnest(p_legs, p_outcomes, p_meanings) WITH ORDINALITY AS u (leg, outcome, meaning, ord)
@@ -213,13 +221,16 @@ BEGIN
     f_legs := coalesce(f_legs, '{}');
     WITH done AS (
         UPDATE seamless_legs l
-           SET state = 'ok', meaning = 'applied', casino_code = p_codes[f.k],
-               partner_transaction_id = p_partner_txs[f.k], balance = p_balances[f.k],
-               message = p_messages[f.k], final_at = now(), lease_owner = NULL,
-               lease_until = NULL, next_attempt_at = NULL
-          FROM unnest(f_items, f_legs) AS f (k, leg)
-         WHERE l.id = f.leg
-        RETURNING f.k, l.id, l.bet_no, l.transaction_type, l.attempts
+           SET state = 'ok', meaning = 'applied',
+               casino_code = p_codes[f_items[array_position(f_legs, l.id)]],
+               partner_transaction_id = p_partner_txs[f_items[array_position(f_legs, l.id)]],
+               balance = p_balances[f_items[array_position(f_legs, l.id)]],
+               message = p_messages[f_items[array_position(f_legs, l.id)]],
+               final_at = now(), lease_owner = NULL, lease_until = NULL,
+               next_attempt_at = NULL
+         WHERE l.id = ANY (f_legs)
+        RETURNING f_items[array_position(f_legs, l.id)] AS k, l.id, l.bet_no,
+                  l.transaction_type, l.attempts
     ), audit AS (
         INSERT INTO seamless_exchanges (leg_id, attempt, started_at, elapsed_ms, http_status,
                                         body, error)
@@ -227,10 +238,10 @@ BEGIN
                left(p_bodies[d.k], 4000), NULL
           FROM done d
     )
+    SELECT array_agg(d.bet_no) INTO v_bets
+      FROM done d WHERE d.transaction_type = -1 AND p_confirming[d.k];
     UPDATE seamless_bets b SET confirmed = true
-      FROM done d
-     WHERE b.bet_no = d.bet_no AND d.transaction_type = -1 AND p_confirming[d.k]
-       AND NOT b.confirmed;
+     WHERE b.bet_no = ANY (v_bets) AND NOT b.confirmed;
 
     -- Every other outcome alone, in arrival order.
     FOR k IN SELECT g FROM generate_series(1, n) AS g WHERE g <> ALL (f_items) ORDER BY g LOOP
@@ -244,20 +255,19 @@ BEGIN
     -- For each attempt, the first unfinished leg of its call, leased to this caller when it
     -- may be sent now (`seamless_lease_locked`'s rule); a leg named by two attempts goes to
     -- the first.
-    WITH call_legs AS (
-        SELECT x.item, x.leg FROM unnest(p_next_items, p_next_legs) AS x (item, leg)
-    ), first_open AS (
-        -- By id, the state tested after (OFFSET 0: see `seamless_waits`).
+    WITH first_open AS (
         SELECT DISTINCT ON (c.item) c.item, l.id, l.bet_no, l.seq, l.transaction_type,
                l.state, l.lease_until
-          FROM call_legs c
+          FROM unnest(p_next_items, p_next_legs) AS c (item, leg)
           JOIN LATERAL (SELECT * FROM seamless_legs x WHERE x.id = c.leg OFFSET 0) l ON true
          WHERE l.state IN ('pending', 'sent', 'unknown')
          ORDER BY c.item, l.seq
     ), sendable AS (
         -- `seamless_waits`, written out so that it runs as part of this query.
         SELECT DISTINCT ON (f.id) f.item, f.id
-          FROM first_open f JOIN seamless_bets b ON b.bet_no = f.bet_no
+          FROM first_open f
+          JOIN LATERAL (SELECT x.state FROM seamless_bets x
+                         WHERE x.bet_no = f.bet_no OFFSET 0) b ON true
          WHERE (f.state <> 'sent' OR f.lease_until < now())
            AND (f.transaction_type <> -1 OR b.state IN ('open', 'settled'))
            AND NOT EXISTS (
@@ -267,22 +277,23 @@ BEGIN
                   AND NOT (f.transaction_type = 2 AND e.transaction_type = -1
                            AND NOT (e.state = 'sent' AND e.lease_until > now())))
          ORDER BY f.id, f.item
-    ), leased AS (
-        UPDATE seamless_legs l
-           SET state = 'sent', attempts = l.attempts + 1, lease_owner = p_owner,
-               lease_until = now() + make_interval(secs => p_lease_s[s.item]), last_sent_at = now()
-          FROM sendable s
-         WHERE l.id = s.id
-        RETURNING s.item, l.id
     )
-    SELECT array_agg(s.item), array_agg(s.id) INTO l_items, l_legs FROM leased s;
+    SELECT array_agg(s.item), array_agg(s.id) INTO l_items, l_legs FROM sendable s;
+    l_items := coalesce(l_items, '{}');
+    l_legs := coalesce(l_legs, '{}');
+    UPDATE seamless_legs l
+       SET state = 'sent', attempts = l.attempts + 1, lease_owner = p_owner,
+           lease_until = now()
+               + make_interval(secs => p_lease_s[l_items[array_position(l_legs, l.id)]]),
+           last_sent_at = now()
+     WHERE l.id = ANY (l_legs);
 
     RETURN QUERY
         SELECT c.item, NULL::text, l.bet_no, l.id, l.transaction_type, l.state, l.meaning,
                l.balance, l.partner_transaction_id, s.leg IS NOT NULL,
                CASE WHEN s.leg IS NOT NULL THEN l.data END, l.attempts
           FROM unnest(p_next_items, p_next_legs) AS c (item, leg)
-          JOIN seamless_legs l ON l.id = c.leg
+          JOIN LATERAL (SELECT * FROM seamless_legs x WHERE x.id = c.leg OFFSET 0) l ON true
           LEFT JOIN unnest(l_items, l_legs) AS s (item, leg)
                  ON s.item = c.item AND s.leg = c.leg
          ORDER BY c.item, l.seq;

@@ -7,7 +7,9 @@
 //!   sessions, each one two signed movements to the demo casino (in this process, no added
 //!   latency).
 //!
-//! Each measurement is repeated `runs` times, interleaved, and reported as a median.
+//! Each measurement is repeated `runs` times, interleaved, and reported as a median. Before
+//! the unbatched, the batched and the seamless series of a round the database is vacuumed,
+//! analyzed and checkpointed, so that no series pays for the writes of the one before.
 //!
 //! - `pgbench`: the pgbench script and runner, measured from its per-transaction log;
 //! - `server`: the croupier server process and its resident memory;
@@ -193,11 +195,7 @@ impl Workload {
             workers: 1,
         })?;
         let seamless = crate::seed_seamless(&url, config.players, &casino.url(), true).await?;
-        // Statistics for the seeded tables before anything is measured (autovacuum would
-        // gather them in the middle of the first round).
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        client.batch_execute("VACUUM ANALYZE").await?;
+        quiesce(&url).await?;
         Ok(Self {
             seamless_provider: seamless.provider,
             seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
@@ -229,6 +227,18 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
     Ok(results)
 }
 
+/// Vacuums, analyzes and checkpoints the database, so that a series does not pay for the
+/// dead rows and dirty pages of the one before it (autovacuum and the checkpointer would
+/// otherwise run in the middle of it).
+async fn quiesce(url: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    // Two statements, each in a transaction of its own (VACUUM refuses to run in one).
+    client.batch_execute("VACUUM (ANALYZE)").await?;
+    client.batch_execute("CHECKPOINT").await?;
+    Ok(())
+}
+
 /// pgbench and the unbatched server back to back at each concurrency, so that both meet the
 /// same database (size, vacuum, checkpoints) within seconds of each other.
 async fn unbatched_round(
@@ -237,6 +247,7 @@ async fn unbatched_round(
     run_no: usize,
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    quiesce(&workload.url).await?;
     let server = Server::start(config, &workload.url, false).await?;
     for &c in &config.concurrency {
         let p = pgbench::run(config, workload, &workload.uniform_script, c, run_no).await?;
@@ -268,9 +279,11 @@ async fn batched_round(
     workload: &Workload,
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    quiesce(&workload.url).await?;
     let server = Server::start(config, &workload.url, true).await?;
     let peak = batched_series(config, &server, workload, results).await?;
     open_loop_half_peak(config, &server, workload, peak, results).await?;
+    quiesce(&workload.url).await?;
     seamless_series(config, &server, workload, results).await?;
     server.stop().await
 }
