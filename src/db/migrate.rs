@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "seamless_hot_tables",
         include_str!("../../sql/0009_seamless_hot_tables.sql"),
     ),
+    migration(
+        10,
+        "seamless_leg_indexes",
+        include_str!("../../sql/0010_seamless_leg_indexes.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one
