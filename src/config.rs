@@ -79,6 +79,17 @@ pub struct ServerSettings {
     #[arg(long, env = "CROUPIER_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
+    /// The longest a database statement of the server may run, in milliseconds
+    /// (`statement_timeout`); an answer that has not started a second later closes the
+    /// connection (a link gone quiet).
+    #[arg(long, env = "CROUPIER_DB_TIMEOUT_MS", default_value_t = 2_000)]
+    pub db_timeout_ms: u64,
+
+    /// The longest a bet call waits for the ledger, in milliseconds, queueing included; then
+    /// it answers 99 (retry with the same betId).
+    #[arg(long, env = "CROUPIER_BET_DEADLINE_MS", default_value_t = 3_000)]
+    pub bet_deadline_ms: u64,
+
     /// HTTP worker threads.
     #[arg(long, env = "CROUPIER_WORKERS", default_value_t = 1)]
     pub workers: usize,
@@ -310,6 +321,8 @@ impl ServerSettings {
             workers: self.workers,
             session_ttl_minutes: self.session_ttl_minutes,
             batching: self.batch(),
+            db_timeout: std::time::Duration::from_millis(self.db_timeout_ms.max(1)),
+            bet_deadline: std::time::Duration::from_millis(self.bet_deadline_ms.max(1)),
             approver_listen: Some(self.approver_listen.clone()).filter(|l| !l.is_empty()),
             crypto: self.crypto.config()?,
             seamless: crate::startup::SeamlessConfig {

@@ -163,9 +163,34 @@ fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     if negative {
         return Err(MoneyError::Negative);
     }
-    // More digits than `Decimal` holds is far above every currency's bound.
-    Decimal::from_str(unsigned).map_err(|_| MoneyError::TooLarge)
+    // `Decimal` holds 28 significant digits and rounds what goes beyond: refuse instead, so
+    // that an amount is taken exactly as written or not at all.
+    let significant_int = int_part.trim_start_matches('0').len();
+    let significant_frac = frac_part.map_or(0, |f| f.trim_end_matches('0').len());
+    if significant_int + significant_frac > MAX_DIGITS {
+        return Err(if significant_frac > 0 {
+            MoneyError::TooManyDecimals
+        } else {
+            MoneyError::TooLarge
+        });
+    }
+    // Trailing zeros beyond what `Decimal` holds change nothing: drop them before parsing.
+    let text = match frac_part {
+        Some(f) if f.len() > MAX_DIGITS => {
+            let kept = f.trim_end_matches('0');
+            if kept.is_empty() {
+                int_part.to_string()
+            } else {
+                format!("{int_part}.{kept}")
+            }
+        }
+        _ => unsigned.to_string(),
+    };
+    Decimal::from_str(&text).map_err(|_| MoneyError::TooLarge)
 }
+
+/// Significant digits a `Decimal` holds exactly.
+const MAX_DIGITS: usize = 28;
 
 /// Writes a decimal as a JSON number: no trailing zeros, never exponent notation.
 pub fn json_number(value: Decimal) -> String {
@@ -192,6 +217,21 @@ mod tests {
     }
 
     #[test]
+    fn trailing_zeros_beyond_the_decimal_range_change_nothing() {
+        let long = format!("1.5{}", "0".repeat(40));
+        let a = Amount::parse_json(&long, usd()).expect("valid");
+        assert_eq!(a.value().to_string(), "1.5");
+        let whole = format!("2.{}", "0".repeat(40));
+        assert_eq!(
+            Amount::parse_json(&whole, usd())
+                .expect("valid")
+                .value()
+                .to_string(),
+            "2"
+        );
+    }
+
+    #[test]
     fn refuses_what_is_not_exact() {
         use MoneyError::*;
         let cases = [
@@ -211,6 +251,9 @@ mod tests {
             ("1000000000.01", TooLarge),
             ("1000000001", TooLarge),
             ("99999999999999999999999999999999", TooLarge),
+            // Beyond the 28 digits a Decimal holds: refused, never rounded to 1.
+            ("1.00000000000000000000000000001", TooManyDecimals),
+            ("\"0.99999999999999999999999999999\"", TooManyDecimals),
         ];
         for (raw, want) in cases {
             assert_eq!(Amount::parse_json(raw, usd()), Err(want), "{raw}");

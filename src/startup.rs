@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::auth::Authenticator;
 use crate::crypto::{Crypto, CryptoConfig};
@@ -39,7 +39,8 @@ impl AppState {
         let ledger = match config.batching {
             Some(settings) => Ledger::batched(bets.clone(), settings),
             None => Ledger::new(bets.clone()),
-        };
+        }
+        .with_deadline(config.bet_deadline);
         Ok(Self {
             auth: Authenticator::new(bets.clone()),
             ledger,
@@ -70,10 +71,11 @@ impl Pools {
     /// The crypto and seamless pools `config` asks for, on the database at `url`, beside
     /// `bets`.
     pub fn beside(bets: Pool, url: &str, config: &ServerConfig) -> anyhow::Result<Self> {
+        let limits = config.db_limits();
         Ok(Self {
             bets,
-            crypto: crate::db::pool(url, config.crypto.db_pool_size)?,
-            seamless: crate::db::pool(url, config.seamless.db_pool_size)?,
+            crypto: crate::db::pool(url, config.crypto.db_pool_size, limits)?,
+            seamless: crate::db::pool(url, config.seamless.db_pool_size, limits)?,
         })
     }
 
@@ -103,6 +105,10 @@ pub struct ServerConfig {
     pub session_ttl_minutes: u32,
     /// Group commit of bets; None runs each bet in a transaction of its own.
     pub batching: Option<BatchSettings>,
+    /// The longest a statement runs (see `db::Limits::server`).
+    pub db_timeout: Duration,
+    /// The longest a bet call waits for the ledger before answering 99.
+    pub bet_deadline: Duration,
     /// The private listener (inabit Remote Approver callback, crypto status); None = off.
     pub approver_listen: Option<String>,
     pub crypto: CryptoConfig,
@@ -110,6 +116,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The limits of the server's database connections.
+    pub fn db_limits(&self) -> crate::db::Limits {
+        crate::db::Limits::server(self.db_timeout)
+    }
+
     /// A server on a free local port with default settings.
     pub fn local(batching: Option<BatchSettings>) -> Self {
         Self {
@@ -117,6 +128,8 @@ impl ServerConfig {
             workers: 1,
             session_ttl_minutes: 60,
             batching,
+            db_timeout: Duration::from_secs(2),
+            bet_deadline: Duration::from_secs(3),
             approver_listen: Some("127.0.0.1:0".into()),
             crypto: CryptoConfig::disabled(),
             seamless: SeamlessConfig {
@@ -254,10 +267,14 @@ fn private_server(listen: &str, state: web::Data<AppState>) -> anyhow::Result<(u
 
 /// LISTENs for `croupier_cache` notifications (sent by triggers when a counterparty or a
 /// session changes) and drops the changed entry. After a reconnect everything is dropped,
-/// since changes may have been missed meanwhile.
+/// since changes may have been missed meanwhile. The connection is asked a question every
+/// few seconds: a link that went quiet fails its answer deadline and is replaced, instead of
+/// leaving the caches deaf.
 async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
+    const PING: Duration = Duration::from_secs(10);
+    let limits = crate::db::Limits::server(Duration::from_secs(5));
     loop {
-        match tokio_postgres::connect(&database_url, NoTls).await {
+        match crate::db::link::connect(&database_url, limits).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
@@ -275,7 +292,16 @@ async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
                     state.auth.forget_all();
                     state.ledger.forget_all_sessions();
                     state.seamless.forget_all();
-                    while let Some(payload) = rx.recv().await {
+                    let mut ping = tokio::time::interval(PING);
+                    loop {
+                        let payload = tokio::select! {
+                            payload = rx.recv() => payload,
+                            _ = ping.tick() => match client.simple_query("").await {
+                                Ok(_) => continue,
+                                Err(_) => None,
+                            },
+                        };
+                        let Some(payload) = payload else { break };
                         match payload.split_once(':') {
                             Some(("counterparties", id)) => state.auth.forget(id),
                             Some(("sessions", id)) => state.ledger.forget_session(id),

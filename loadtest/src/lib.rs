@@ -36,7 +36,7 @@ pub async fn seed_seamless(
     wallet_url: &str,
     make_list: bool,
 ) -> anyhow::Result<Fixture> {
-    let pool = croupier::db::pool(database_url, 2)?;
+    let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
         tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
@@ -72,7 +72,7 @@ pub async fn seed_seamless(
 
 /// Creates a provider, an operator and `players` players with `funds` USD each.
 pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
-    let pool = croupier::db::pool(database_url, 2)?;
+    let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
         tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);

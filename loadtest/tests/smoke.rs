@@ -33,7 +33,7 @@ async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
         .try_init();
     let cluster = CLUSTER.get_or_init(|| TestCluster::start("loadtest-smoke").unwrap());
     let url = cluster.fresh_database().await.unwrap();
-    let pool = croupier::db::pool(&url, 8).unwrap();
+    let pool = croupier::db::pool(&url, 8, croupier::db::Limits::unlimited()).unwrap();
     let config = ServerConfig::local(batching);
     let pools = Pools::beside(pool, &url, &config).unwrap();
     let app = Application::build(&config, pools).unwrap();

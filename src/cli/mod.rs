@@ -5,6 +5,7 @@
 //! flags belong to `serve` alone, and each admin verb takes only its own.
 
 mod admin;
+mod demo;
 mod serve;
 
 use std::io::IsTerminal;
@@ -123,7 +124,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 async fn migrate(database: &DatabaseSettings) -> anyhow::Result<()> {
-    let db = Database::open(database, COMMAND_POOL_SIZE).await?;
+    let db = Database::open(database, COMMAND_POOL_SIZE, crate::db::Limits::unlimited()).await?;
     println!("{}", json!({"migrated": true}));
     db.close(false).await
 }

@@ -46,6 +46,18 @@ pub struct CryptoConfig {
 }
 
 impl CryptoConfig {
+    /// The payout rails configured (a wallet to pay from): `inabit`, `b2binpay`.
+    pub fn payout_rails(&self) -> Vec<&'static str> {
+        let mut rails = Vec::new();
+        if self.inabit.wallet_id.is_some() {
+            rails.push("inabit");
+        }
+        if self.b2binpay.wallet_id.is_some() {
+            rails.push("b2binpay");
+        }
+        rails
+    }
+
     /// No provider configured, no jobs: the defaults of a server without crypto.
     pub fn disabled() -> Self {
         Self {

@@ -1,40 +1,56 @@
 //! The database: connection pool, migrations, and the embedded PostgreSQL launcher.
 
 pub mod embedded;
+pub mod link;
 pub mod migrate;
 pub mod testing;
 
-use std::time::Duration;
-
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
 pub use deadpool_postgres::Pool as DbPool;
+pub use link::Limits;
 
-/// Builds a pool for `url` with at most `size` connections.
+/// Builds a pool for `url` with at most `size` connections, each opened with `limits`
+/// (see `link`): waiting for a connection and opening one take at most the connect limit.
 ///
 /// Connections are recycled without a test query (`RecyclingMethod::Fast`): a broken
 /// connection shows up as an error on its next use, which the caller maps to a retryable
-/// "internal error", and saves a round trip on every bet.
-pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
-    let pg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
+/// "internal error", and saves a round trip on every bet. A connection that failed (its
+/// answer deadline passed, its socket closed) is closed, and never handed out again.
+pub fn pool(url: &str, size: usize, limits: Limits) -> anyhow::Result<Pool> {
+    let health = link::LinkHealth::default();
+    let manager = Manager::from_connect(
+        limits.apply(parse(url)?),
+        link::LinkConnect {
+            limits,
+            health: health.clone(),
+        },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
     Ok(Pool::builder(manager)
         .max_size(size)
+        .pre_recycle(deadpool_postgres::Hook::sync_fn(move |_, metrics| {
+            if health.outdates(metrics.created) {
+                Err(deadpool_postgres::HookError::message(
+                    "opened before a connection's link went quiet",
+                ))
+            } else {
+                Ok(())
+            }
+        }))
         .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .create_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(limits.connect))
+        .create_timeout(Some(limits.connect))
         .build()?)
+}
+
+fn parse(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    url.parse()
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
 }
 
 /// The database croupier runs on: `DATABASE_URL`, or the embedded cluster.
@@ -48,7 +64,11 @@ impl Database {
     /// Connects (starting the embedded cluster when there is no URL) and migrates. A cluster
     /// this call started is stopped again if anything after its start fails, so a failed
     /// command leaves no PostgreSQL running behind it.
-    pub async fn open(settings: &DatabaseSettings, pool_size: usize) -> anyhow::Result<Self> {
+    pub async fn open(
+        settings: &DatabaseSettings,
+        pool_size: usize,
+        limits: Limits,
+    ) -> anyhow::Result<Self> {
         let (url, cluster) = match &settings.database_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -60,7 +80,7 @@ impl Database {
                 (cluster.database_url("croupier"), Some(cluster))
             }
         };
-        match prepare(&url, pool_size, cluster.as_ref()).await {
+        match prepare(&url, pool_size, limits, cluster.as_ref()).await {
             Ok(pool) => Ok(Self { url, pool, cluster }),
             Err(e) => {
                 if let Some(cluster) = cluster.filter(embedded::Cluster::started_here) {
@@ -105,12 +125,13 @@ impl Database {
 async fn prepare(
     url: &str,
     pool_size: usize,
+    limits: Limits,
     cluster: Option<&embedded::Cluster>,
 ) -> anyhow::Result<Pool> {
     if let Some(cluster) = cluster {
         cluster.ensure_database("croupier").await?;
     }
-    let pool = pool(url, pool_size)?;
+    let pool = pool(url, pool_size, limits)?;
     let applied = migrate::run(&mut connect(url).await?).await?;
     if applied.migrations > 0 || applied.functions {
         tracing::info!(
@@ -122,10 +143,10 @@ async fn prepare(
     Ok(pool)
 }
 
+/// A connection of its own, without statement or answer limits (migrations, the change
+/// listener's setup, admin work).
 async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    let (client, connection) = link::connect(url, Limits::unlimited()).await?;
     tokio::spawn(connection);
     Ok(client)
 }

@@ -175,6 +175,8 @@ pub struct Ledger {
     batching: Option<BatchSettings>,
     /// Tells this ledger's combiners apart from another's on the same thread.
     id: u64,
+    /// The longest a bet call waits (queueing included) before it answers "unavailable".
+    deadline: Duration,
 }
 
 impl Ledger {
@@ -188,7 +190,13 @@ impl Ledger {
                 .build(),
             batching: None,
             id: NEXT_LEDGER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            deadline: Duration::from_secs(3),
         }
+    }
+
+    /// The same ledger with bet calls answered within `deadline`, whatever the database does.
+    pub fn with_deadline(self, deadline: Duration) -> Self {
+        Self { deadline, ..self }
     }
 
     /// A ledger with group commit (see `combiner`).
@@ -319,9 +327,29 @@ impl Ledger {
         self.bet(provider_id, session, bet, BetCall::Refund).await
     }
 
+    /// Runs one bet call within the deadline. A call past it is answered "unavailable": it
+    /// may still be applied (its batch may commit later), which a repeat with the same betId
+    /// then finds (104). The combiner is not held up by the caller's leaving: its own
+    /// database call ends at the connection's answer deadline at the latest.
+    async fn bet(
+        &self,
+        provider_id: &str,
+        session: &Session,
+        bet: BetId,
+        call: BetCall,
+    ) -> Result<BetReceipt, Error> {
+        tokio::time::timeout(self.deadline, self.run_bet(provider_id, session, bet, call))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable(anyhow::anyhow!(
+                    "the ledger did not answer within the deadline"
+                )))
+            })
+    }
+
     /// Runs one bet call: through a combiner (routed by player, so one player's calls are
     /// applied in arrival order by one combiner) or in a transaction of its own.
-    async fn bet(
+    async fn run_bet(
         &self,
         provider_id: &str,
         session: &Session,

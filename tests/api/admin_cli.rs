@@ -137,7 +137,7 @@ async fn an_operator_onboards_everything_without_sql_and_the_books_reconcile() {
     let session = session["sessionId"].as_str().unwrap().to_string();
 
     // A bet on a server using that database, signed with the printed secret.
-    let pool = croupier::db::pool(&url, 4).unwrap();
+    let pool = croupier::db::pool(&url, 4, croupier::db::Limits::unlimited()).unwrap();
     let config = croupier::startup::ServerConfig::local(crate::helpers::batching());
     let pools = croupier::startup::Pools::beside(pool, &url, &config).unwrap();
     let app = croupier::startup::Application::build(&config, pools).unwrap();

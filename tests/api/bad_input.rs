@@ -24,6 +24,7 @@ async fn bad_amounts_are_5() {
         "\"1E2\"",
         "1000000001", // above the USD bound
         "\" 1\"",
+        "1.00000000000000000000000000001", // beyond Decimal's 28 digits: never rounded to 1
     ] {
         let reply = app.pay_in(&p, "b1", amount).await;
         reply.expect(5, 402);
@@ -194,4 +195,55 @@ async fn a_request_signed_before_the_server_started_is_refused_as_a_possible_rep
     r.timestamp = (now_ms() - 10_000).to_string();
     app.send(r).await.expect(8, 401);
     unchanged(&app, &p).await;
+}
+
+/// Ids in query strings and paths follow the rules of ids in bodies: a NUL byte (which
+/// PostgreSQL cannot store) or another control character is a refused value, never a 500.
+#[tokio::test]
+async fn control_characters_in_query_and_path_ids_are_refused() {
+    let app = spawn_app().await;
+    app.player("USD", "100").await;
+    for path in [
+        "/v1/player/wallet/balance?playerExternalId=al%00ice&currency=USD",
+        "/v1/player/wallet/balance?playerExternalId=%0A&currency=USD",
+        "/v1/player/history?playerExternalId=al%00ice",
+        "/v1/transactions/t%00x",
+        "/v1/player/crypto/withdrawals/t%00x",
+    ] {
+        let reply = app.op_get(path).await;
+        assert_eq!(reply.status, 202, "{path}: {}", reply.body);
+        assert_eq!(reply.code(), 100, "{path}: {}", reply.body);
+    }
+    let long = format!(
+        "/v1/player/wallet/balance?playerExternalId={}&currency=USD",
+        "a".repeat(129)
+    );
+    assert_eq!(app.op_get(&long).await.code(), 100);
+    // The JSON escape of a NUL in a body id is refused the same way.
+    let reply = app
+        .op_post(
+            "/v1/player/wallet/deposit",
+            r#"{"playerExternalId":"a\u0000b","currency":"USD","amount":1,"transactionId":"t1"}"#,
+        )
+        .await;
+    assert_eq!(reply.code(), 100, "{}", reply.body);
+}
+
+/// The signature covers the body, not the path: a body carrying another call's amount is
+/// refused, so a captured PayIn cannot be replayed as a Refund, nor a PayInOut as a PayIn or a
+/// PayOut.
+#[tokio::test]
+async fn a_body_carrying_another_calls_amount_is_refused() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    for (op, body) in [
+        ("refund", r#"{"betId":"r1","betAmount":10}"#),
+        ("refund", r#"{"betId":"r1","winAmount":10}"#),
+        ("pay-in", r#"{"betId":"r1","betAmount":10,"winAmount":20}"#),
+        ("pay-out", r#"{"betId":"r1","betAmount":10,"winAmount":20}"#),
+    ] {
+        app.call(&p, op, body).await.expect(5, 402);
+    }
+    unchanged(&app, &p).await;
+    assert_eq!(app.bet_state("r1").await, None, "no tombstone, no bet");
 }

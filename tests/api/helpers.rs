@@ -193,12 +193,24 @@ fn log_to_test_output() {
 
 /// An app with the given configuration (its crypto jobs not started).
 pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
+    spawn_app_routed(config, str::to_string).await
+}
+
+/// An app whose server reaches its database at `route(url)` (through a proxy, say); the
+/// test's own pool and admin use `url`.
+pub async fn spawn_app_routed(config: ServerConfig, route: impl FnOnce(&str) -> String) -> TestApp {
     log_to_test_output();
     let database_url = fresh_database().await;
-    let pool = croupier::db::pool(&database_url, 16).expect("pool");
-    let pools = Pools::beside(pool.clone(), &database_url, &config).expect("pools");
+    let server_url = route(&database_url);
+    let bets = croupier::db::pool(&server_url, 16, config.db_limits()).expect("pool");
+    let pools = Pools::beside(bets.clone(), &server_url, &config).expect("pools");
+    let pool = if server_url == database_url {
+        bets
+    } else {
+        croupier::db::pool(&database_url, 4, croupier::db::Limits::unlimited()).expect("pool")
+    };
     let app = Application::build(&config, pools).expect("app builds");
-    app.watch_changes(database_url.clone());
+    app.watch_changes(server_url);
     let base = format!("http://127.0.0.1:{}", app.port());
     let private_base = format!(
         "http://127.0.0.1:{}",

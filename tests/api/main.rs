@@ -6,6 +6,8 @@ mod bad_input;
 mod batch;
 mod concurrency;
 mod crypto;
+mod db_link;
+mod demo_safety;
 mod fakes;
 mod helpers;
 mod operator;

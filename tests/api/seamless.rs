@@ -157,7 +157,7 @@ async fn the_first_start_makes_one_private_key_file_and_publishes_its_public_hal
     // A second server on the same database and data folder makes no other key.
     app.seamless.keys.reload().await.unwrap();
     let other = croupier::seamless::Seamless::new(
-        croupier::db::pool(&app.database_url, 2).unwrap(),
+        croupier::db::pool(&app.database_url, 2, croupier::db::Limits::unlimited()).unwrap(),
         app.pool.clone(),
         app.config.seamless.signing.clone(),
         true,

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{currency_text, required_text, respond, Call};
+use super::{currency_text, query_id, respond, Call};
 use crate::error::Error;
 use crate::startup::AppState;
 
@@ -48,7 +48,7 @@ async fn balance(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let query: Query = Call::query(req)?;
-    let external_id = required_text(query.player_external_id.as_deref(), "playerExternalId")?;
+    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
     let currency = query.currency.as_deref().map(currency_text).transpose()?;
     let wallet = state
         .players

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{amount, currency, id, required, respond, string, Call};
+use super::{amount, currency, id, query_id, required, respond, string, Call};
 use crate::crypto::DepositAddress;
 use crate::error::Error;
 use crate::ledger::crypto::{Payout, PayoutOrder, PayoutState};
@@ -169,10 +169,11 @@ async fn withdrawal_of(
     transaction_id: &str,
 ) -> Result<PayoutView, Error> {
     let call = Call::accept(req, payload, state).await?;
+    let transaction_id = query_id(Some(transaction_id), "transactionId")?;
     state
         .crypto
         .ledger()
-        .payout_by_transaction(&call.operator.id, transaction_id)
+        .payout_by_transaction(&call.operator.id, &transaction_id)
         .await?
         .map(PayoutView::from)
         .ok_or(Error::TransactionNotFound)

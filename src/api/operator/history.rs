@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{required_text, respond, Call};
+use super::{query_id, respond, Call};
 use crate::error::Error;
 use crate::players::{HistoryQuery, RoundFilter};
 use crate::startup::AppState;
@@ -48,7 +48,7 @@ async fn history(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let query: Query = Call::query(req)?;
-    let external_id = required_text(query.player_external_id.as_deref(), "playerExternalId")?;
+    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
     let filter = match query.r#type.as_deref().unwrap_or("ALL") {
         "ALL" => RoundFilter::All,
         "END" => RoundFilter::Ended,

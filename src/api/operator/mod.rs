@@ -227,16 +227,22 @@ fn required<'a>(value: Option<&'a RawValue>, field: &str) -> Result<&'a RawValue
     }
 }
 
-fn required_text(value: Option<&str>, field: &str) -> Result<String, Error> {
+/// An id given in a query string or a path: the same rules as in a body (`id`).
+fn query_id(value: Option<&str>, field: &str) -> Result<String, Error> {
     match value {
-        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        Some(v) if !v.is_empty() => checked_id(v.to_string(), field),
         _ => Err(Error::MissingField(field.to_string())),
     }
 }
 
 /// An id: a JSON string of 1 to 128 printable characters.
 fn id(value: Option<&RawValue>, field: &str) -> Result<String, Error> {
-    let text = string(required(value, field)?, field)?;
+    checked_id(string(required(value, field)?, field)?, field)
+}
+
+/// 1 to 128 printable characters: no control character (a NUL byte, which PostgreSQL
+/// cannot store in text, included).
+fn checked_id(text: String, field: &str) -> Result<String, Error> {
     if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
         return Err(Error::bad_value(format!(
             "{field} must be 1 to 128 printable characters"

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{respond, wire_code, Call};
+use super::{query_id, respond, wire_code, Call};
 use crate::error::Error;
 use crate::startup::AppState;
 
@@ -45,11 +45,7 @@ async fn check(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let transaction_id = req
-        .match_info()
-        .get("transaction_id")
-        .unwrap_or_default()
-        .to_string();
+    let transaction_id = query_id(req.match_info().get("transaction_id"), "transactionId")?;
     let record = state
         .ledger
         .transfer_record(&call.operator.id, &transaction_id)

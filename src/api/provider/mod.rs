@@ -137,6 +137,16 @@ fn json_problem(e: &serde_json::Error) -> String {
 
 use crate::api::id_text;
 
+/// A body must not carry another call's amount: the signature covers the body and not the
+/// path, so a captured PayIn (`betAmount`) sent to `/refund`, or a PayInOut sent to
+/// `/pay-in` or `/pay-out`, is refused instead of being taken as the other call.
+fn not_carried(field: Option<&RawValue>, name: &str, call: &str) -> Result<(), Error> {
+    match field {
+        Some(_) => Err(Error::bad_value(format!("a {call} carries no {name}"))),
+        None => Ok(()),
+    }
+}
+
 fn bet_id(raw: &RawValue) -> Result<BetId, Error> {
     BetId::parse(id_text(raw, "betId")?)
 }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{bet_id, respond, round_id, Answer, Call};
+use super::{bet_id, not_carried, respond, round_id, Answer, Call};
 use crate::error::Error;
 use crate::ledger::RoundId;
 use crate::seamless::engine::SeamlessOp;
@@ -20,6 +20,8 @@ struct Body<'a> {
     game_round_id: Option<&'a RawValue>,
     #[serde(borrow)]
     bet_amount: &'a RawValue,
+    #[serde(borrow, default)]
+    win_amount: Option<&'a RawValue>,
 }
 
 pub async fn handle(
@@ -37,6 +39,7 @@ async fn pay_in(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
+    not_carried(body.win_amount, "winAmount", "PayIn")?;
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
     let session = call.resolve(state).await?;
     let stake = call.amount(body.bet_amount, session.currency)?;

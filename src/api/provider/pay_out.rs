@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{bet_id, respond, round_id, Answer, Call};
+use super::{bet_id, not_carried, respond, round_id, Answer, Call};
 use crate::error::Error;
 use crate::ledger::RoundId;
 use crate::seamless::engine::SeamlessOp;
@@ -21,6 +21,8 @@ struct Body<'a> {
     game_round_id: Option<&'a RawValue>,
     #[serde(borrow)]
     win_amount: &'a RawValue,
+    #[serde(borrow, default)]
+    bet_amount: Option<&'a RawValue>,
 }
 
 pub async fn handle(
@@ -38,6 +40,7 @@ async fn pay_out(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
+    not_carried(body.bet_amount, "betAmount", "PayOut")?;
     let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
     let session = call.resolve(state).await?;
     let win = call.amount(body.win_amount, session.currency)?;

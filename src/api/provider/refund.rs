@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{bet_id, respond, Answer, Call};
+use super::{bet_id, not_carried, respond, Answer, Call};
 use crate::error::Error;
 use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
@@ -15,6 +15,10 @@ use crate::startup::AppState;
 struct Body<'a> {
     #[serde(borrow)]
     bet_id: &'a RawValue,
+    #[serde(borrow, default)]
+    bet_amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    win_amount: Option<&'a RawValue>,
 }
 
 pub async fn handle(
@@ -32,6 +36,8 @@ async fn refund(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     let body: Body = call.json()?;
+    not_carried(body.bet_amount, "betAmount", "Refund")?;
+    not_carried(body.win_amount, "winAmount", "Refund")?;
     let bet = bet_id(body.bet_id)?;
     let session = call.resolve(state).await?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {

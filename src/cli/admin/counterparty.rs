@@ -242,14 +242,30 @@ impl OperatorSetLockedPlay {
 pub enum CounterpartyVerb {
     /// Enables (`active`) or disables (`disabled`) a counterparty.
     SetStatus(CounterpartySetStatus),
+    /// Disables a counterparty: its calls are refused from now on.
+    Disable(CounterpartyDisable),
 }
 
 impl CounterpartyVerb {
     pub async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         match self {
             Self::SetStatus(verb) => verb.run(admin).await,
+            Self::Disable(verb) => {
+                CounterpartySetStatus {
+                    id: verb.id,
+                    status: "disabled".into(),
+                }
+                .run(admin)
+                .await
+            }
         }
     }
+}
+
+#[derive(Args)]
+pub struct CounterpartyDisable {
+    #[arg(long)]
+    id: String,
 }
 
 #[derive(Args)]

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::admin::Admin;
 use crate::config::DatabaseSettings;
-use crate::db::Database;
+use crate::db::{Database, Limits};
 
 #[derive(Subcommand)]
 pub enum AdminVerb {
@@ -99,7 +99,7 @@ impl AdminVerb {
 /// Runs one verb on the database and prints its outcome. Only a database that cannot be
 /// opened ends without a JSON object (the error goes to stderr).
 pub async fn run(database: &DatabaseSettings, verb: AdminVerb) -> anyhow::Result<ExitCode> {
-    let db = Database::open(database, super::COMMAND_POOL_SIZE).await?;
+    let db = Database::open(database, super::COMMAND_POOL_SIZE, Limits::unlimited()).await?;
     let outcome = verb.run(&Admin::new(db.pool.clone()), database).await;
     db.close(false).await?;
     let printed = outcome.unwrap_or_else(|e| Printed {
