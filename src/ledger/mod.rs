@@ -327,29 +327,13 @@ impl Ledger {
         self.bet(provider_id, session, bet, BetCall::Refund).await
     }
 
-    /// Runs one bet call within the deadline. A call past it is answered "unavailable": it
-    /// may still be applied (its batch may commit later), which a repeat with the same betId
-    /// then finds (104). The combiner is not held up by the caller's leaving: its own
-    /// database call ends at the connection's answer deadline at the latest.
-    async fn bet(
-        &self,
-        provider_id: &str,
-        session: &Session,
-        bet: BetId,
-        call: BetCall,
-    ) -> Result<BetReceipt, Error> {
-        tokio::time::timeout(self.deadline, self.run_bet(provider_id, session, bet, call))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Unavailable(anyhow::anyhow!(
-                    "the ledger did not answer within the deadline"
-                )))
-            })
-    }
-
     /// Runs one bet call: through a combiner (routed by player, so one player's calls are
-    /// applied in arrival order by one combiner) or in a transaction of its own.
-    async fn run_bet(
+    /// applied in arrival order by one combiner) or in a transaction of its own, within the
+    /// deadline. A call past it is answered "unavailable": it may still be applied (its batch
+    /// may commit later), which a repeat with the same betId then finds (104). The combiner
+    /// is not held up by the caller's leaving: its own database call ends at the
+    /// connection's answer deadline at the latest.
+    async fn bet(
         &self,
         provider_id: &str,
         session: &Session,
@@ -364,16 +348,25 @@ impl Ledger {
             tx1: Uuid::now_v7(),
             tx2: Uuid::now_v7(),
         };
-        match self.batching {
-            Some(settings) => {
-                let combiner = Combiner::for_this_thread(self.id, &self.pool, settings);
-                combiner.submit(session.player_id, request).await
+        let run = async {
+            match self.batching {
+                Some(settings) => {
+                    let combiner = Combiner::for_this_thread(self.id, &self.pool, settings);
+                    combiner.submit(session.player_id, request).await
+                }
+                None => {
+                    let client = self.pool.get().await?;
+                    bets::execute_one(&client, &request).await
+                }
             }
-            None => {
-                let client = self.pool.get().await?;
-                bets::execute_one(&client, &request).await
-            }
-        }
+        };
+        tokio::time::timeout(self.deadline, run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable(anyhow::anyhow!(
+                    "the ledger did not answer within the deadline"
+                )))
+            })
     }
 
     /// The balance of a session's wallet.

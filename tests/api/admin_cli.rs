@@ -532,25 +532,25 @@ async fn seamless_operators_and_signing_keys_are_managed_from_the_command_line()
 fn the_printed_demo_requests_work_in_both_modes() {
     use std::io::BufRead;
     let dir = DataDir::new("demo-curls");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the server picks a free port, and the printed curls carry it (a port picked
+    // here and released could be taken by another test's process before the server binds).
+    let listen = "127.0.0.1:0";
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_croupier"))
         .arg("serve")
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .env("CROUPIER_DATA_DIR", &dir.0)
-        .env("CROUPIER_LISTEN", &listen)
+        .env("CROUPIER_LISTEN", listen)
         .env("CROUPIER_APPROVER_LISTEN", "127.0.0.1:0")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("croupier runs");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Its log, collected aside (shown if the test fails); the pipe never fills.
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let mut first = KillOnDrop(Some(child));
     // The printed text, up to the second curl.
     let mut printed = String::new();
@@ -571,7 +571,10 @@ fn the_printed_demo_requests_work_in_both_modes() {
         .filter(|b| b.starts_with("CP="))
         .map(str::to_string)
         .collect();
-    assert_eq!(blocks.len(), 2, "{printed}");
+    if blocks.len() != 2 {
+        drop(first);
+        panic!("{printed}\nthe server's log:\n{}", log.join().unwrap());
+    }
     let run = |script: &str| -> Value {
         let out = std::process::Command::new("bash")
             .arg("-c")
