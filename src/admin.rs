@@ -20,7 +20,7 @@ pub use crate::players::PlayerStatus;
 use crate::players::Players;
 
 /// A new counterparty's credentials. The secret is shown once, here.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Credentials {
     pub id: String,
     pub secret: String,

@@ -25,8 +25,6 @@ pub enum AuthFailure {
     BadSignature,
     #[error("X-Request-Id already used")]
     Replayed,
-    #[error("X-Timestamp is older than this server's start: sign the request again")]
-    BeforeStart,
 }
 
 #[derive(Debug, thiserror::Error)]

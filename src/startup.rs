@@ -35,6 +35,7 @@ impl AppState {
             bets,
             crypto,
             seamless,
+            nonces,
         } = pools;
         let ledger = match config.batching {
             Some(settings) => Ledger::batched(bets.clone(), settings),
@@ -42,7 +43,7 @@ impl AppState {
         }
         .with_deadline(config.bet_deadline);
         Ok(Self {
-            auth: Authenticator::new(bets.clone()),
+            auth: Authenticator::new(bets.clone(), nonces),
             ledger,
             crypto: Arc::new(Crypto::new(config.crypto.clone(), crypto)?),
             seamless: Arc::new(Seamless::new(
@@ -59,12 +60,14 @@ impl AppState {
 
 /// A server's database pools. `bets` serves the bet path and the operator API; `crypto` the
 /// crypto work alone and `seamless` the calls to casinos, so that a slow provider or casino
-/// cannot take connections from bets.
+/// cannot take connections from bets; `nonces` claims request ids, committing without
+/// waiting for the WAL flush (see `auth::nonces`).
 #[derive(Clone)]
 pub struct Pools {
     pub bets: Pool,
     pub crypto: Pool,
     pub seamless: Pool,
+    pub nonces: Pool,
 }
 
 impl Pools {
@@ -76,6 +79,7 @@ impl Pools {
             bets,
             crypto: crate::db::pool(url, config.crypto.db_pool_size, limits)?,
             seamless: crate::db::pool(url, config.seamless.db_pool_size, limits)?,
+            nonces: crate::db::pool(url, NONCE_POOL_SIZE, limits.with_async_commit())?,
         })
     }
 
@@ -83,8 +87,12 @@ impl Pools {
     pub fn close_jobs(&self) {
         self.crypto.close();
         self.seamless.close();
+        self.nonces.close();
     }
 }
+
+/// Connections of the nonce pool: one claim statement in flight per HTTP worker.
+const NONCE_POOL_SIZE: usize = 4;
 
 /// Seamless mode's server settings.
 #[derive(Debug, Clone)]
@@ -214,6 +222,16 @@ impl Application {
     pub fn start_jobs(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut jobs = self.state.crypto.spawn_jobs();
         jobs.push(self.state.seamless.spawn_jobs(self.seamless_job_interval));
+        let state = self.state.clone();
+        jobs.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                every.tick().await;
+                if let Err(e) = state.auth.prune_nonces().await {
+                    tracing::warn!(error = %e, "cannot prune the request ids");
+                }
+            }
+        }));
         jobs
     }
 

@@ -49,6 +49,8 @@ pub struct Limits {
     /// (`idle_in_transaction_session_timeout`): how long a connection whose link died in the
     /// middle of a transaction can hold its locks. None: the database's own setting.
     pub idle_in_transaction: Option<Duration>,
+    /// Commits that do not wait for the WAL flush (`synchronous_commit = off`).
+    pub async_commit: bool,
 }
 
 impl Limits {
@@ -59,6 +61,15 @@ impl Limits {
             statement: Some(timeout),
             answer: Some(timeout + Duration::from_secs(1)),
             idle_in_transaction: Some(Duration::from_secs(30)),
+            async_commit: false,
+        }
+    }
+
+    /// The same limits, on connections whose commits do not wait for the WAL flush.
+    pub fn with_async_commit(self) -> Self {
+        Self {
+            async_commit: true,
+            ..self
         }
     }
 
@@ -70,6 +81,7 @@ impl Limits {
             statement: None,
             answer: None,
             idle_in_transaction: None,
+            async_commit: false,
         }
     }
 
@@ -90,6 +102,12 @@ impl Limits {
                 }
                 options.push_str(&format!("-c {name}={}", value.as_millis()));
             }
+        }
+        if self.async_commit {
+            if !options.is_empty() {
+                options.push(' ');
+            }
+            options.push_str("-c synchronous_commit=off");
         }
         config.options(options);
         config.connect_timeout(self.connect);

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "seamless_leg_indexes",
         include_str!("../../sql/0010_seamless_leg_indexes.sql"),
     ),
+    migration(
+        11,
+        "request_nonces",
+        include_str!("../../sql/0011_request_nonces.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one

@@ -185,16 +185,45 @@ async fn malformed_json_and_oversized_bodies_are_5() {
     assert_eq!(app.wallet(&p).await, (dec("99"), 2));
 }
 
+/// Request ids are kept in the database: a second server on it, or this one restarted,
+/// refuses a request another has accepted, also re-aimed at another endpoint (method and path
+/// are not signed).
 #[tokio::test]
-async fn a_request_signed_before_the_server_started_is_refused_as_a_possible_replay() {
-    // Request ids are remembered in memory: after a restart the server cannot know whether a
-    // request stamped before it started was already seen.
+async fn a_request_id_is_accepted_once_across_servers_and_restarts() {
     let app = spawn_app().await;
     let p = app.player("USD", "100").await;
-    let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
-    r.timestamp = (now_ms() - 10_000).to_string();
-    app.send(r).await.expect(8, 401);
-    unchanged(&app, &p).await;
+    let r = app.req(p.session, "pay-in", Some(r#"{"betId":"b1","betAmount":1}"#));
+    app.send(r.clone()).await.expect(1, 200);
+
+    let other = app.another_server().await;
+    other.send(r.clone()).await.expect(8, 401);
+    let mut refund = r.clone();
+    refund.path = format!("/v1/sessions/{}/bets/refund", p.session);
+    other.send(refund).await.expect(8, 401);
+    assert_eq!(app.bet_state("b1").await.as_deref(), Some("open"));
+    assert_eq!(app.wallet(&p).await, (dec("99"), 2));
+
+    // An operator's deposit, replayed to the other server as a withdrawal.
+    let signer = crate::helpers::Signer::from(&app.operator);
+    let body = format!(
+        r#"{{"playerExternalId":"{}","currency":"USD","amount":5,"transactionId":"d1"}}"#,
+        p.external_id
+    );
+    let deposit = app.op_req(&signer, "/v1/player/wallet/deposit", Some(&body));
+    assert_eq!(app.op_send(deposit.clone()).await.code(), 0);
+    let mut withdraw = deposit;
+    withdraw.path = "/v1/player/wallet/withdraw".into();
+    assert_eq!(other.op_send(withdraw).await.code(), 5, "replayed");
+    assert_eq!(app.wallet(&p).await, (dec("104"), 3));
+
+    // A request stamped before a server started is judged by its id alone: a new one is
+    // accepted (the restart forgot nothing the database kept).
+    let restarted = app.another_server().await;
+    let mut fresh = app.req(p.session, "pay-in", Some(r#"{"betId":"b2","betAmount":1}"#));
+    fresh.timestamp = (now_ms() - 10_000).to_string();
+    restarted.send(fresh.clone()).await.expect(1, 200);
+    restarted.send(fresh).await.expect(8, 401);
+    app.assert_books_balance().await;
 }
 
 /// Ids in query strings and paths follow the rules of ids in bodies: a NUL byte (which

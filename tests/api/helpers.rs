@@ -241,6 +241,36 @@ pub async fn spawn_app_routed(config: ServerConfig, route: impl FnOnce(&str) -> 
 }
 
 impl TestApp {
+    /// Another croupier on the same database, with the same counterparties: a second
+    /// instance, or this one restarted (its memory is new).
+    pub async fn another_server(&self) -> TestApp {
+        let bets =
+            croupier::db::pool(&self.database_url, 16, self.config.db_limits()).expect("pool");
+        let pools = Pools::beside(bets, &self.database_url, &self.config).expect("pools");
+        let app = Application::build(&self.config, pools).expect("app builds");
+        app.watch_changes(self.database_url.clone());
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let private_base = format!(
+            "http://127.0.0.1:{}",
+            app.approver_port().expect("the private listener runs")
+        );
+        let (crypto, seamless) = (app.crypto(), app.seamless());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            private_base,
+            crypto,
+            seamless,
+            config: self.config.clone(),
+            database_url: self.database_url.clone(),
+            pool: self.pool.clone(),
+            admin: Admin::new(self.pool.clone()),
+            http: self.http.clone(),
+            provider: self.provider.clone(),
+            operator: self.operator.clone(),
+        }
+    }
+
     /// A player of the app's operator, funded with `funds`, with an open session.
     pub async fn player(&self, currency: &str, funds: &str) -> Player {
         let currency = Currency::parse(currency).expect("currency");

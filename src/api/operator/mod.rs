@@ -85,9 +85,7 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
             | AuthFailure::BadSignFormat
             | AuthFailure::BadSignature,
         ) => (code::INVALID_KEY, refused),
-        Error::Auth(AuthFailure::Expired | AuthFailure::Replayed | AuthFailure::BeforeStart) => {
-            (code::EXPIRED, refused)
-        }
+        Error::Auth(AuthFailure::Expired | AuthFailure::Replayed) => (code::EXPIRED, refused),
         Error::Auth(AuthFailure::UnknownCounterparty) | Error::CounterpartyDisabled => {
             (code::INVALID_AGENT, refused)
         }

@@ -7,16 +7,17 @@
 //! ```
 //!
 //! Checked over the raw body bytes before any parsing, compared in constant time. A timestamp
-//! more than 30 s from now is refused; a request id seen from the same counterparty within the
-//! nonce window is refused (method and path are not signed, so a replayed body could otherwise
-//! be pointed at another session). Nonces are recorded only after the signature is verified,
-//! so nobody without the secret can fill the nonce store.
+//! more than 30 s from now is refused; a request id already used by the same counterparty is
+//! refused, by any croupier on the database, before or after a restart (`nonces`: method and
+//! path are not signed, so a replayed body could otherwise be pointed at another session or
+//! endpoint). Nonces are recorded only after the signature is verified, so nobody without the
+//! secret can fill the nonce store.
 
-use std::collections::HashSet;
+mod nonces;
+
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::HeaderMap;
 use deadpool_postgres::Pool;
@@ -36,9 +37,7 @@ pub const HEADER_SIGN: &str = "X-Sign";
 /// Largest accepted distance between `X-Timestamp` and our clock.
 pub const TIMESTAMP_WINDOW_MS: u64 = 30_000;
 
-/// How long a request id is remembered, at least. It must outlive the timestamp window on
-/// both sides (a request stamped t is accepted until t + 30 s), so 60 s.
-pub const NONCE_MEMORY: Duration = Duration::from_secs(60);
+pub use nonces::NONCE_MEMORY;
 
 /// Computes `X-Sign` for a request. `body` is `None` for a GET.
 pub fn sign(
@@ -149,14 +148,13 @@ impl Counterparty {
 pub struct Authenticator {
     pool: Pool,
     counterparties: Cache<String, Arc<Counterparty>>,
-    nonces: NonceStore,
-    /// Request ids live in memory: a request stamped before this process started may have
-    /// been seen by the previous one, so it is refused as a possible replay.
-    started_ms: u64,
+    nonces: nonces::Nonces,
 }
 
 impl Authenticator {
-    pub fn new(pool: Pool) -> Self {
+    /// Counterparties are read on `pool`; request ids are claimed on `nonces` (a pool whose
+    /// connections commit without waiting for the WAL flush, see `nonces`).
+    pub fn new(pool: Pool, nonces: Pool) -> Self {
         Self {
             pool,
             // Bounded; entries also expire so that a change made where no notification
@@ -165,8 +163,7 @@ impl Authenticator {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
-            nonces: NonceStore::new(NONCE_MEMORY),
-            started_ms: now_ms(),
+            nonces: nonces::Nonces::new(nonces),
         }
     }
 
@@ -187,9 +184,6 @@ impl Authenticator {
         if now_ms().abs_diff(stamped_ms) > TIMESTAMP_WINDOW_MS {
             return Err(AuthFailure::Expired.into());
         }
-        if stamped_ms < self.started_ms {
-            return Err(AuthFailure::BeforeStart.into());
-        }
         let nonce = parse_request_id(request_id)?;
         if sign.len() != 64 {
             return Err(AuthFailure::BadSignFormat.into());
@@ -201,7 +195,7 @@ impl Authenticator {
         if !counterparty.verify(body, timestamp, request_id, sign) {
             return Err(AuthFailure::BadSignature.into());
         }
-        if !self.nonces.first_use(counterparty_id, nonce) {
+        if !self.nonces.claim(counterparty_id, nonce).await? {
             return Err(AuthFailure::Replayed.into());
         }
         Ok(counterparty)
@@ -234,6 +228,11 @@ impl Authenticator {
         ));
         self.counterparties.insert(id.to_string(), found.clone());
         Ok(Some(found))
+    }
+
+    /// Deletes the request ids too old to matter (the timestamp window refuses them).
+    pub async fn prune_nonces(&self) -> Result<u64, Error> {
+        self.nonces.prune().await
     }
 
     /// Drops a counterparty from the cache (it changed in the database).
@@ -271,62 +270,6 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Request ids seen recently, per counterparty, in two generations: an id is remembered for
-/// between `memory` and twice that. 24 bytes per id and no per-entry timer, so a busy server
-/// keeps a minute of ids cheaply. Sharded to keep the lock short and uncontended.
-struct NonceStore {
-    shards: Vec<Mutex<Generations>>,
-    memory: Duration,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-struct Generations {
-    current: HashSet<(u64, u128)>,
-    previous: HashSet<(u64, u128)>,
-    started: Instant,
-}
-
-const NONCE_SHARDS: usize = 16;
-
-impl NonceStore {
-    fn new(memory: Duration) -> Self {
-        let shards = (0..NONCE_SHARDS)
-            .map(|_| {
-                Mutex::new(Generations {
-                    current: HashSet::new(),
-                    previous: HashSet::new(),
-                    started: Instant::now(),
-                })
-            })
-            .collect();
-        Self {
-            shards,
-            memory,
-            hasher: Default::default(),
-        }
-    }
-
-    /// Records `nonce` for `counterparty`; false if it was already recorded.
-    fn first_use(&self, counterparty: &str, nonce: u128) -> bool {
-        let key = (self.hasher.hash_one(counterparty), nonce);
-        let shard = (nonce as usize) % NONCE_SHARDS;
-        let Some(shard) = self.shards.get(shard) else {
-            return false;
-        };
-        // A poisoned lock only means another thread panicked mid-insert; the sets are still
-        // valid sets.
-        let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if g.started.elapsed() >= self.memory {
-            g.previous = std::mem::take(&mut g.current);
-            g.started = Instant::now();
-        }
-        if g.previous.contains(&key) {
-            return false;
-        }
-        g.current.insert(key)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,7 +286,7 @@ mod tests {
     }
 
     fn vectors() -> Vectors {
-        serde_json::from_str(include_str!("../fixtures/signature-vectors.json"))
+        serde_json::from_str(include_str!("../../fixtures/signature-vectors.json"))
             .expect("fixture parses")
     }
 
@@ -406,27 +349,6 @@ mod tests {
     fn debug_output_hides_the_secret() {
         let cp = Counterparty::new("cp".into(), Role::Provider, true, true, "very-secret-key");
         assert!(!format!("{cp:?}").contains("very-secret"));
-    }
-
-    #[test]
-    fn nonces_are_refused_the_second_time_and_per_counterparty() {
-        let store = NonceStore::new(Duration::from_secs(60));
-        assert!(store.first_use("a", 7));
-        assert!(!store.first_use("a", 7));
-        assert!(store.first_use("b", 7));
-    }
-
-    #[test]
-    fn nonces_survive_one_rotation_and_are_forgotten_after_two() {
-        let store = NonceStore::new(Duration::from_millis(30));
-        assert!(store.first_use("a", 1));
-        std::thread::sleep(Duration::from_millis(40));
-        // Rotated once: still remembered.
-        assert!(!store.first_use("a", 1));
-        std::thread::sleep(Duration::from_millis(40));
-        // Same shard as 1 (nonce % 16): this call rotates that shard a second time.
-        assert!(store.first_use("a", 17));
-        assert!(store.first_use("a", 1));
     }
 
     #[test]
