@@ -249,7 +249,8 @@ $$;
 -- 4. Write each wallet once and every journal row in one INSERT.
 CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
                           p_rounds text[], p_stakes numeric[], p_wins numeric[],
-                          p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[])
+                          p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[],
+                          p_nonces uuid[])
 RETURNS SETOF bet_outcome LANGUAGE plpgsql
 -- With array parameters the planner's estimates make a custom plan look cheaper than the
 -- cached generic one, so it would plan this function's queries again at every call (about a
@@ -280,6 +281,7 @@ DECLARE
     st         bet_step;
     r          bet_outcome;
     n          int := cardinality(p_ops);
+    claimed    uuid[];
 BEGIN
     -- Assertions paired with the caller's own limits: the combiner sends parallel arrays of
     -- at most 1000 calls (CROUPIER_BATCH_MAX is clamped to that). Anything else is a bug,
@@ -291,9 +293,22 @@ BEGIN
        OR cardinality(p_bets) <> n OR cardinality(p_rounds) <> n
        OR cardinality(p_stakes) <> n OR cardinality(p_wins) <> n
        OR cardinality(p_tx1) <> n OR cardinality(p_tx2) <> n
-       OR cardinality(p_standalone) <> n THEN
+       OR cardinality(p_standalone) <> n OR cardinality(p_nonces) <> n THEN
         RAISE EXCEPTION 'bet_batch: the argument arrays differ in length';
     END IF;
+
+    -- 0. Claim the calls' request ids (NULL: claimed elsewhere), in key order so that two
+    -- batches claiming the same ids cannot deadlock. A call whose id was claimed before is
+    -- a replay: refused, and it changes nothing.
+    WITH ins AS (
+        INSERT INTO request_nonces (counterparty_id, request_id)
+        SELECT c.provider, c.nonce
+          FROM unnest(p_providers, p_nonces) AS c (provider, nonce)
+         WHERE c.nonce IS NOT NULL
+         ORDER BY c.provider, c.nonce
+        ON CONFLICT DO NOTHING
+        RETURNING request_id)
+    SELECT coalesce(array_agg(request_id), '{}') INTO claimed FROM ins;
 
     SELECT array_agg(id ORDER BY id), array_agg(player_id ORDER BY id),
            array_agg(balance ORDER BY id), array_agg(locked ORDER BY id),
@@ -315,6 +330,10 @@ BEGIN
       LEFT JOIN counterparties op ON op.id = pl.operator_id;
 
     FOR i IN 1 .. n LOOP
+        IF p_nonces[i] IS NOT NULL AND NOT (p_nonces[i] = ANY (claimed)) THEN
+            RETURN NEXT ROW('replayed', NULL, NULL, NULL, NULL)::bet_outcome;
+            CONTINUE;
+        END IF;
         k := c_wallet[i];
         IF k IS NULL THEN
             RETURN NEXT ROW('session_not_found', NULL, NULL, NULL, NULL)::bet_outcome;
@@ -392,13 +411,23 @@ $$;
 -- in one query and the legs posted by ledger_post.
 CREATE FUNCTION bet_one(p_op text, p_provider text, p_session uuid, p_bet_id text,
                         p_round text, p_stake numeric, p_win numeric, p_tx1 uuid, p_tx2 uuid,
-                        p_standalone boolean)
+                        p_standalone boolean, p_nonce uuid)
 RETURNS bet_outcome LANGUAGE plpgsql AS $$
 DECLARE
     s   record;
     st  bet_step;
     r   bet_outcome;
 BEGIN
+    -- The call's request id, claimed in the call's own transaction (NULL: claimed
+    -- elsewhere). Claimed before: a replay, refused.
+    IF p_nonce IS NOT NULL THEN
+        INSERT INTO request_nonces (counterparty_id, request_id) VALUES (p_provider, p_nonce)
+            ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            r.status := 'replayed';
+            RETURN r;
+        END IF;
+    END IF;
     SELECT w.id AS wallet_id, w.player_id, w.balance, w.locked, false AS live,
            false AS blocked, true AS locked_play
       INTO s
@@ -452,38 +481,40 @@ $$;
 
 -- The four calls by name, one call each.
 CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                       p_stake numeric, p_bet_tx uuid)
+                       p_stake numeric, p_bet_tx uuid, p_nonce uuid DEFAULT NULL)
 RETURNS bet_outcome LANGUAGE plpgsql AS $$
 BEGIN
     RETURN bet_one('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
-                   p_bet_tx, NULL, false);
+                   p_bet_tx, NULL, false, p_nonce);
 END
 $$;
 
 CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                           p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid)
+                           p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid,
+                           p_nonce uuid DEFAULT NULL)
 RETURNS bet_outcome LANGUAGE plpgsql AS $$
 BEGIN
     RETURN bet_one('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
-                   p_bet_tx, p_win_tx, false);
+                   p_bet_tx, p_win_tx, false, p_nonce);
 END
 $$;
 
 CREATE FUNCTION pay_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
-                        p_win numeric, p_win_tx uuid, p_standalone_wins boolean)
+                        p_win numeric, p_win_tx uuid, p_standalone_wins boolean,
+                        p_nonce uuid DEFAULT NULL)
 RETURNS bet_outcome LANGUAGE plpgsql AS $$
 BEGIN
     RETURN bet_one('pay_out', p_provider, p_session, p_bet_id, p_round, NULL, p_win,
-                   p_win_tx, NULL, p_standalone_wins);
+                   p_win_tx, NULL, p_standalone_wins, p_nonce);
 END
 $$;
 
 CREATE FUNCTION refund(p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid,
-                       p_reversal_tx uuid)
+                       p_reversal_tx uuid, p_nonce uuid DEFAULT NULL)
 RETURNS bet_outcome LANGUAGE plpgsql AS $$
 BEGIN
     RETURN bet_one('refund', p_provider, p_session, p_bet_id, NULL, NULL, NULL, p_refund_tx,
-                   p_reversal_tx, false);
+                   p_reversal_tx, false, p_nonce);
 END
 $$;
 

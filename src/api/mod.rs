@@ -78,16 +78,32 @@ pub async fn authenticated(
     state: &AppState,
     role: Role,
 ) -> Result<(Arc<Counterparty>, Bytes), Error> {
+    let (caller, body, request_id) = authenticated_unclaimed(req, payload, state, role).await?;
+    state.auth.claim(&caller.id, request_id).await?;
+    Ok((caller, body))
+}
+
+/// `authenticated`, with the request id left for the caller to claim (see
+/// `Authenticator::authenticate_unclaimed`).
+pub async fn authenticated_unclaimed(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    role: Role,
+) -> Result<(Arc<Counterparty>, Bytes, uuid::Uuid), Error> {
     let body = read_body(req, payload).await?;
     let signed = (req.method() != Method::GET).then_some(&body[..]);
-    let caller = state.auth.authenticate(req.headers(), signed).await?;
+    let (caller, request_id) = state
+        .auth
+        .authenticate_unclaimed(req.headers(), signed)
+        .await?;
     if caller.role != role {
         return Err(AuthFailure::WrongRole.into());
     }
     if !caller.active {
         return Err(Error::CounterpartyDisabled);
     }
-    Ok((caller, body))
+    Ok((caller, body, request_id))
 }
 
 /// An id sent as a JSON string or a non-negative integer (`"4178696881"` or `4178696881`).

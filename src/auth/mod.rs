@@ -24,6 +24,7 @@ use deadpool_postgres::Pool;
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use sha2::Sha256;
+use uuid::Uuid;
 
 use crate::error::{AuthFailure, Error};
 
@@ -167,14 +168,27 @@ impl Authenticator {
         }
     }
 
-    /// Checks the four signing headers over `body` (`None` for a GET) and returns the caller.
-    /// The role is checked by the caller; a disabled counterparty is returned too (the API
-    /// decides how to refuse it).
+    /// Checks the four signing headers over `body` (`None` for a GET) and returns the caller,
+    /// its request id claimed. The role is checked by the caller; a disabled counterparty is
+    /// returned too (the API decides how to refuse it).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> Result<Arc<Counterparty>, Error> {
+        let (counterparty, request_id) = self.authenticate_unclaimed(headers, body).await?;
+        self.claim(&counterparty.id, request_id).await?;
+        Ok(counterparty)
+    }
+
+    /// `authenticate`, except that the request id is not claimed in the database yet: the
+    /// caller claims it, with `claim` or in the transaction of the call it makes (a bet:
+    /// `bet_batch`, `bet_one`). A replay to this process is refused here already.
+    pub async fn authenticate_unclaimed(
+        &self,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Result<(Arc<Counterparty>, Uuid), Error> {
         let counterparty_id = header(headers, HEADER_COUNTERPARTY)?;
         let timestamp = header(headers, HEADER_TIMESTAMP)?;
         let request_id = header(headers, HEADER_REQUEST_ID)?;
@@ -195,10 +209,20 @@ impl Authenticator {
         if !counterparty.verify(body, timestamp, request_id, sign) {
             return Err(AuthFailure::BadSignature.into());
         }
-        if !self.nonces.claim(counterparty_id, nonce).await? {
+        if !self.nonces.first_here(counterparty_id, nonce) {
             return Err(AuthFailure::Replayed.into());
         }
-        Ok(counterparty)
+        Ok((counterparty, Uuid::from_u128(nonce)))
+    }
+
+    /// Claims a request id of `counterparty` in the database: refused as a replay if any
+    /// croupier on it has claimed it before.
+    pub async fn claim(&self, counterparty: &str, request_id: Uuid) -> Result<(), Error> {
+        if self.nonces.claim(counterparty, request_id).await? {
+            Ok(())
+        } else {
+            Err(AuthFailure::Replayed.into())
+        }
     }
 
     async fn counterparty(&self, id: &str) -> Result<Option<Arc<Counterparty>>, Error> {

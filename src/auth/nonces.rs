@@ -4,11 +4,13 @@
 //! Two layers:
 //! - in memory, per process, the ids of the last minute or two (`MemoryNonces`): a replay to
 //!   the same process is refused with no database work;
-//! - in PostgreSQL (`request_nonces`), the claim that counts. Concurrent claims are combined
+//! - in PostgreSQL (`request_nonces`), the claim that counts. A bet in transfer mode claims
+//!   its id in its own transaction (`bet_batch`, `bet_one`): one more row in a transaction
+//!   that writes anyway. Every other call claims here first: concurrent claims are combined
 //!   into one `INSERT … ON CONFLICT DO NOTHING` per lane (one lane per HTTP worker thread,
 //!   like the bet combiners), on connections that commit without waiting for the WAL flush
-//!   (`synchronous_commit = off`). A claim is visible to every other server the moment it
-//!   commits, and it is made durable by the flush of the money call that follows it (the
+//!   (`synchronous_commit = off`). Such a claim is visible to every other server the moment
+//!   it commits, and it is made durable by the flush of the money call that follows it (the
 //!   WAL is written in order): a request that moved money never loses its claim to a crash.
 //!   A crash can lose only the claims of requests that moved nothing (a balance read) since.
 //!
@@ -63,14 +65,16 @@ impl Nonces {
         }
     }
 
-    /// Claims `nonce` for `counterparty`: false if any croupier on the database has already
-    /// accepted it.
-    pub async fn claim(&self, counterparty: &str, nonce: u128) -> Result<bool, Error> {
-        if !self.memory.first_use(counterparty, nonce) {
-            return Ok(false);
-        }
+    /// Records `nonce` in this process's memory: false if this process has seen it.
+    pub fn first_here(&self, counterparty: &str, nonce: u128) -> bool {
+        self.memory.first_use(counterparty, nonce)
+    }
+
+    /// Claims `nonce` for `counterparty` in the database: false if any croupier on it has
+    /// claimed it before.
+    pub async fn claim(&self, counterparty: &str, nonce: Uuid) -> Result<bool, Error> {
         Lane::for_this_thread(self.id, &self.pool)
-            .claim(counterparty.to_string(), Uuid::from_u128(nonce))
+            .claim(counterparty.to_string(), nonce)
             .await
     }
 }

@@ -35,6 +35,8 @@ pub enum BetCall {
 #[derive(Debug, Clone)]
 pub struct BetRequest {
     pub provider_id: String,
+    /// The request id the call's transaction claims (None: claimed elsewhere).
+    pub request_id: Option<Uuid>,
     pub session: SessionId,
     pub bet_id: String,
     pub call: BetCall,
@@ -43,24 +45,23 @@ pub struct BetRequest {
 }
 
 const PAY_IN: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in($1, $2, $3, $4, $5, $6)";
-const PAY_IN_OUT: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in_out($1, $2, $3, $4, $5, $6, $7, $8)";
-const PAY_OUT: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_out($1, $2, $3, $4, $5, $6, $7)";
+    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in($1, $2, $3, $4, $5, $6, $7)";
+const PAY_IN_OUT: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_in_out($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const PAY_OUT: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance FROM pay_out($1, $2, $3, $4, $5, $6, $7, $8)";
 const REFUND: &str =
-    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM refund($1, $2, $3, $4, $5)";
+    "SELECT status, bet_tx, win_tx, refund_tx, balance FROM refund($1, $2, $3, $4, $5, $6)";
 const BATCH: &str = "SELECT status, bet_tx, win_tx, refund_tx, balance
-   FROM bet_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+   FROM bet_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// Runs one call as one statement (its own transaction).
 pub async fn execute_one(client: &Client, r: &BetRequest) -> Result<BetReceipt, Error> {
-    let (provider, session, bet) = (&r.provider_id, &r.session.0, &r.bet_id);
+    let (provider, session, bet, nonce) = (&r.provider_id, &r.session.0, &r.bet_id, &r.request_id);
     let row = match &r.call {
         BetCall::PayIn { round, stake } => {
             run(
                 client,
                 PAY_IN,
-                &[provider, session, bet, round, stake, &r.tx1],
+                &[provider, session, bet, round, stake, &r.tx1, nonce],
             )
             .await?
         }
@@ -68,7 +69,9 @@ pub async fn execute_one(client: &Client, r: &BetRequest) -> Result<BetReceipt, 
             run(
                 client,
                 PAY_IN_OUT,
-                &[provider, session, bet, round, stake, win, &r.tx1, &r.tx2],
+                &[
+                    provider, session, bet, round, stake, win, &r.tx1, &r.tx2, nonce,
+                ],
             )
             .await?
         }
@@ -80,11 +83,27 @@ pub async fn execute_one(client: &Client, r: &BetRequest) -> Result<BetReceipt, 
             run(
                 client,
                 PAY_OUT,
-                &[provider, session, bet, round, win, &r.tx1, standalone_wins],
+                &[
+                    provider,
+                    session,
+                    bet,
+                    round,
+                    win,
+                    &r.tx1,
+                    standalone_wins,
+                    nonce,
+                ],
             )
             .await?
         }
-        BetCall::Refund => run(client, REFUND, &[provider, session, bet, &r.tx1, &r.tx2]).await?,
+        BetCall::Refund => {
+            run(
+                client,
+                REFUND,
+                &[provider, session, bet, &r.tx1, &r.tx2, nonce],
+            )
+            .await?
+        }
     };
     receipt(&row)
 }
@@ -116,7 +135,9 @@ pub async fn execute_batch(
     let mut tx1 = Vec::with_capacity(n);
     let mut tx2 = Vec::with_capacity(n);
     let mut standalone = Vec::with_capacity(n);
+    let mut nonces: Vec<Option<Uuid>> = Vec::with_capacity(n);
     for r in requests {
+        nonces.push(r.request_id);
         providers.push(r.provider_id.as_str());
         sessions.push(r.session.0);
         bets.push(r.bet_id.as_str());
@@ -155,6 +176,7 @@ pub async fn execute_batch(
                 &tx1,
                 &tx2,
                 &standalone,
+                &nonces,
             ],
         )
         .await?;

@@ -168,6 +168,14 @@ struct SessionFacts {
     external_id: Arc<str>,
 }
 
+/// Who makes a bet call: the provider, and the request id its transaction claims (None: the
+/// id is claimed elsewhere, or there is none).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub provider_id: &'a str,
+    pub request_id: Option<Uuid>,
+}
+
 pub struct Ledger {
     pool: Pool,
     sessions: Cache<Uuid, SessionFacts>,
@@ -267,7 +275,7 @@ impl Ledger {
     /// PayIn: debit the stake of a new bet.
     pub async fn pay_in(
         &self,
-        provider_id: &str,
+        by: Caller<'_>,
         session: &Session,
         bet: BetId,
         round: Option<RoundId>,
@@ -277,13 +285,13 @@ impl Ledger {
             round: round.map(RoundId::into_string),
             stake: stake.value(),
         };
-        self.bet(provider_id, session, bet, call).await
+        self.bet(by, session, bet, call).await
     }
 
     /// PayInOut: debit the stake and credit the win of a bet decided at once.
     pub async fn pay_in_out(
         &self,
-        provider_id: &str,
+        by: Caller<'_>,
         session: &Session,
         bet: BetId,
         round: Option<RoundId>,
@@ -295,14 +303,14 @@ impl Ledger {
             stake: stake.value(),
             win: win.value(),
         };
-        self.bet(provider_id, session, bet, call).await
+        self.bet(by, session, bet, call).await
     }
 
     /// PayOut: credit the win of an open bet (0 = lost), or a standalone win when the
     /// provider allows them.
     pub async fn pay_out(
         &self,
-        provider_id: &str,
+        by: Caller<'_>,
         standalone_wins: bool,
         session: &Session,
         bet: BetId,
@@ -314,17 +322,17 @@ impl Ledger {
             win: win.value(),
             standalone_wins,
         };
-        self.bet(provider_id, session, bet, call).await
+        self.bet(by, session, bet, call).await
     }
 
     /// Refund: cancel a bet (see the refund rules in `sql/functions/bets.sql`).
     pub async fn refund(
         &self,
-        provider_id: &str,
+        by: Caller<'_>,
         session: &Session,
         bet: BetId,
     ) -> Result<BetReceipt, Error> {
-        self.bet(provider_id, session, bet, BetCall::Refund).await
+        self.bet(by, session, bet, BetCall::Refund).await
     }
 
     /// Runs one bet call: through a combiner (routed by player, so one player's calls are
@@ -335,13 +343,14 @@ impl Ledger {
     /// connection's answer deadline at the latest.
     async fn bet(
         &self,
-        provider_id: &str,
+        by: Caller<'_>,
         session: &Session,
         bet: BetId,
         call: BetCall,
     ) -> Result<BetReceipt, Error> {
         let request = BetRequest {
-            provider_id: provider_id.to_string(),
+            provider_id: by.provider_id.to_string(),
+            request_id: by.request_id,
             session: session.id,
             bet_id: bet.into_string(),
             call,
@@ -480,6 +489,7 @@ pub(crate) fn status_error(status: &str) -> Result<bool, Error> {
         "blocked" => Err(Error::PlayerBlocked),
         "conflict" => Err(Error::Conflict),
         "player_not_found" => Err(Error::PlayerNotFound),
+        "replayed" => Err(crate::error::AuthFailure::Replayed.into()),
         other => Err(Error::Internal(anyhow::anyhow!(
             "unknown ledger status {other:?}"
         ))),

@@ -22,6 +22,16 @@ type Call<'a> = (
 
 /// Runs `calls` through `bet_batch` in one statement; returns (status, balance) per call.
 async fn batch(app: &TestApp, calls: &[Call<'_>]) -> Vec<(String, Option<Decimal>)> {
+    let nonces: Vec<Option<Uuid>> = calls.iter().map(|_| None).collect();
+    batch_claiming(app, calls, &nonces).await
+}
+
+/// `batch`, each call claiming its request id (`None`: none).
+async fn batch_claiming(
+    app: &TestApp,
+    calls: &[Call<'_>],
+    nonces: &[Option<Uuid>],
+) -> Vec<(String, Option<Decimal>)> {
     let ops: Vec<&str> = calls.iter().map(|c| c.0).collect();
     let providers: Vec<&str> = calls.iter().map(|_| app.provider.id.as_str()).collect();
     let sessions: Vec<Uuid> = calls.iter().map(|c| c.1.session).collect();
@@ -35,7 +45,7 @@ async fn batch(app: &TestApp, calls: &[Call<'_>]) -> Vec<(String, Option<Decimal
     let client = app.pool.get().await.unwrap();
     client
         .query(
-            "SELECT status, balance FROM bet_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "SELECT status, balance FROM bet_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &ops,
                 &providers,
@@ -47,6 +57,7 @@ async fn batch(app: &TestApp, calls: &[Call<'_>]) -> Vec<(String, Option<Decimal
                 &tx1,
                 &tx2,
                 &standalone,
+                &nonces,
             ],
         )
         .await
@@ -263,5 +274,34 @@ async fn a_batch_keeps_locked_funds_out_of_play_when_the_operator_says_so() {
         .unwrap();
     let out = batch(&app, &[("pay_in", &p, "b4", Some("100"), None)]).await;
     assert_eq!(out, [("ok".to_string(), Some(dec("0")))]);
+    app.assert_books_balance().await;
+}
+
+/// A batch claims its calls' request ids in its own transaction: an id claimed before (by
+/// another batch, another server) is a replay, refused without touching its neighbours.
+#[tokio::test]
+async fn a_batch_refuses_a_call_whose_request_id_was_claimed_before() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let outcomes = batch_claiming(
+        &app,
+        &[("pay_in", &p, "n1", Some("1"), None)],
+        &[Some(first)],
+    )
+    .await;
+    assert_eq!(statuses(&outcomes), ["ok"]);
+    let outcomes = batch_claiming(
+        &app,
+        &[
+            ("pay_in", &p, "n2", Some("5"), None),
+            ("pay_in", &p, "n3", Some("2"), None),
+        ],
+        &[Some(first), Some(second)],
+    )
+    .await;
+    assert_eq!(statuses(&outcomes), ["replayed", "ok"]);
+    assert_eq!(outcomes[1].1, Some(dec("97")));
+    assert_eq!(app.bet_state("n2").await, None);
     app.assert_books_balance().await;
 }

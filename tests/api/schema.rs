@@ -113,7 +113,7 @@ async fn bet_batch_refuses_arrays_of_unequal_length_or_over_its_bound() {
         .query(
             "SELECT * FROM bet_batch(ARRAY['pay_in', 'pay_in'], ARRAY['p'], ARRAY[gen_random_uuid()],
                  ARRAY['b'], ARRAY[NULL::text], ARRAY[1::numeric], ARRAY[NULL::numeric],
-                 ARRAY[gen_random_uuid()], ARRAY[NULL::uuid], ARRAY[false])",
+                 ARRAY[gen_random_uuid()], ARRAY[NULL::uuid], ARRAY[false], ARRAY[NULL::uuid])",
             &[],
         )
         .await
@@ -126,7 +126,7 @@ async fn bet_batch_refuses_arrays_of_unequal_length_or_over_its_bound() {
                  array_fill('b'::text, ARRAY[1001]), array_fill(NULL::text, ARRAY[1001]),
                  array_fill(1::numeric, ARRAY[1001]), array_fill(NULL::numeric, ARRAY[1001]),
                  array_fill(gen_random_uuid(), ARRAY[1001]), array_fill(NULL::uuid, ARRAY[1001]),
-                 array_fill(false, ARRAY[1001]))",
+                 array_fill(false, ARRAY[1001]), array_fill(NULL::uuid, ARRAY[1001]))",
             &[],
         )
         .await

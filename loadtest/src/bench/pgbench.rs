@@ -21,7 +21,8 @@ pub(super) fn write_script(
         "\\set n random(1, {players})\n\
          \\set w random(0, 2)\n\
          SELECT status FROM pay_in_out('{provider}', {session}, \
-         'pg-' || gen_random_uuid()::text, NULL, 1, :w, gen_random_uuid(), gen_random_uuid());\n",
+         'pg-' || gen_random_uuid()::text, NULL, 1, :w, gen_random_uuid(), gen_random_uuid(), \
+         gen_random_uuid());\n",
         session = crate::players::session_id_sql(&format!("'{provider}'"), ":n"),
     );
     std::fs::write(&path, script)?;

@@ -20,6 +20,7 @@ async fn balance(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
+    call.claim(state).await?;
     let session = call.resolve(state).await?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
         let balance = state

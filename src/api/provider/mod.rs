@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::{Counterparty, Role};
 use crate::error::Error;
-use crate::ledger::{BetId, BetReceipt, RoundId, Session, SessionId};
+use crate::ledger::{BetId, BetReceipt, Caller, RoundId, Session, SessionId};
 use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
@@ -86,10 +86,14 @@ pub fn wire_code(e: &Error) -> (u16, StatusCode) {
 }
 
 /// An authenticated provider call on a session.
+///
+/// Its request id is not claimed in the database yet: a bet in transfer mode claims it in its
+/// own transaction (`Call::caller`), every other call with `Call::claim` before it acts.
 struct Call {
     provider: Arc<Counterparty>,
     session: SessionId,
     body: Bytes,
+    request_id: uuid::Uuid,
 }
 
 impl Call {
@@ -98,14 +102,28 @@ impl Call {
         payload: web::Payload,
         state: &AppState,
     ) -> Result<Self, Error> {
-        let (provider, body) =
-            crate::api::authenticated(req, payload, state, Role::Provider).await?;
+        let (provider, body, request_id) =
+            crate::api::authenticated_unclaimed(req, payload, state, Role::Provider).await?;
         let session = SessionId::parse(req.match_info().get("session_id").unwrap_or_default())?;
         Ok(Self {
             provider,
             session,
             body,
+            request_id,
         })
+    }
+
+    /// Claims the request id (refused as a replay if any server has claimed it).
+    async fn claim(&self, state: &AppState) -> Result<(), Error> {
+        state.auth.claim(&self.provider.id, self.request_id).await
+    }
+
+    /// Who makes a transfer-mode bet, with the request id its transaction claims.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            provider_id: &self.provider.id,
+            request_id: Some(self.request_id),
+        }
     }
 
     fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {

@@ -44,6 +44,7 @@ async fn pay_in(
     let session = call.resolve(state).await?;
     let stake = call.amount(body.bet_amount, session.currency)?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        call.claim(state).await?;
         let op = SeamlessOp::PayIn {
             round: round.map(RoundId::into_string),
             stake: stake.value(),
@@ -59,7 +60,7 @@ async fn pay_in(
     }
     let receipt = state
         .ledger
-        .pay_in(&call.provider.id, &session, bet, round, stake)
+        .pay_in(call.caller(), &session, bet, round, stake)
         .await?;
     Ok(Answer {
         bet_tx: receipt.bet_tx,

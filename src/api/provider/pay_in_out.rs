@@ -63,6 +63,7 @@ async fn pay_in_out(
     let session = call.resolve(state).await?;
     let bet = decode(&call.body, session.currency)?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        call.claim(state).await?;
         let op = SeamlessOp::PayInOut {
             round: bet.round.map(RoundId::into_string),
             stake: bet.stake.value(),
@@ -77,7 +78,7 @@ async fn pay_in_out(
     let receipt = state
         .ledger
         .pay_in_out(
-            &call.provider.id,
+            call.caller(),
             &session,
             bet.bet,
             bet.round,

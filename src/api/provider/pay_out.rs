@@ -45,6 +45,7 @@ async fn pay_out(
     let session = call.resolve(state).await?;
     let win = call.amount(body.win_amount, session.currency)?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        call.claim(state).await?;
         let op = SeamlessOp::PayOut {
             round: round.map(RoundId::into_string),
             win: win.value(),
@@ -62,7 +63,7 @@ async fn pay_out(
     let receipt = state
         .ledger
         .pay_out(
-            &call.provider.id,
+            call.caller(),
             call.provider.standalone_wins,
             &session,
             bet,

@@ -41,6 +41,7 @@ async fn refund(
     let bet = bet_id(body.bet_id)?;
     let session = call.resolve(state).await?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
+        call.claim(state).await?;
         let receipt = state
             .seamless
             .bet(
@@ -56,10 +57,7 @@ async fn refund(
             ..Answer::receipt(&receipt)
         });
     }
-    let receipt = state
-        .ledger
-        .refund(&call.provider.id, &session, bet)
-        .await?;
+    let receipt = state.ledger.refund(call.caller(), &session, bet).await?;
     Ok(Answer {
         refund_tx: receipt.refund_tx,
         ..Answer::receipt(&receipt)
