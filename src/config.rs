@@ -54,8 +54,10 @@ use clap::Args;
 #[derive(Clone, Args)]
 #[command(next_help_heading = "Database")]
 pub struct DatabaseSettings {
-    /// PostgreSQL URL; when unset, croupier runs its own cluster under the data folder.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    /// PostgreSQL URL (`DATABASE_URL`); when unset, croupier runs its own cluster under the
+    /// data folder. It carries a password: read from the environment only, never a flag
+    /// (a command line is visible to every user of the machine).
+    #[arg(skip = secret("DATABASE_URL"))]
     pub database_url: Option<String>,
 
     /// Data folder; the embedded PostgreSQL cluster lives in `<data-dir>/pg`.
@@ -183,9 +185,9 @@ pub struct CryptoSettings {
         default_value = "https://api.inabit.biz"
     )]
     pub inabit_terminal_url: String,
-    #[arg(long, env = "CROUPIER_INABIT_TERMINAL_KEY", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_INABIT_TERMINAL_KEY"))]
     pub inabit_terminal_key: Option<String>,
-    #[arg(long, env = "CROUPIER_INABIT_LOGIN_TOKEN", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_INABIT_LOGIN_TOKEN"))]
     pub inabit_login_token: Option<String>,
     #[arg(long, env = "CROUPIER_INABIT_WALLET_ID")]
     pub inabit_wallet_id: Option<String>,
@@ -211,24 +213,26 @@ pub struct CryptoSettings {
         default_value = "https://api.b2binpay.com"
     )]
     pub b2binpay_url: String,
-    #[arg(long, env = "CROUPIER_B2BINPAY_CLIENT_ID", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_B2BINPAY_CLIENT_ID"))]
     pub b2binpay_client_id: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_B2BINPAY_CLIENT_SECRET"))]
     pub b2binpay_client_secret: Option<String>,
     #[arg(long, env = "CROUPIER_B2BINPAY_WALLET_ID")]
     pub b2binpay_wallet_id: Option<String>,
     #[arg(long, env = "CROUPIER_B2BINPAY_CALLBACK_URL")]
     pub b2binpay_callback_url: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_LOGIN", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_B2BINPAY_LOGIN"))]
     pub b2binpay_login: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_PASSWORD", hide_env_values = true)]
+    #[arg(skip = secret("CROUPIER_B2BINPAY_PASSWORD"))]
     pub b2binpay_password: Option<String>,
-    #[arg(
-        long,
-        env = "CROUPIER_B2BINPAY_CALLBACK_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(skip = secret("CROUPIER_B2BINPAY_CALLBACK_SECRET"))]
     pub b2binpay_callback_secret: Option<String>,
+}
+
+/// A secret setting: read from the environment only, never taken as a flag (a command line
+/// is visible to every user of the machine, in `ps`). Empty counts as unset.
+fn secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// Zero seconds means off.

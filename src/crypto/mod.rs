@@ -60,9 +60,12 @@ pub struct Crypto {
 impl Crypto {
     /// `pool` is the crypto pool: never the one bets run on.
     pub fn new(config: CryptoConfig, pool: Pool) -> anyhow::Result<Self> {
+        // No redirect is followed: a provider URL answering 3xx (a hijacked name, a wrong
+        // proxy) must not send a money-moving request somewhere else.
         let http = reqwest::Client::builder()
             .timeout(config.http_timeout)
             .connect_timeout(config.http_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             inabit: Inabit::new(config.inabit.clone(), http.clone(), pool.clone()),

@@ -611,3 +611,44 @@ fn the_printed_demo_requests_work_in_both_modes() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Secrets come from the environment only: a command line is visible to every user of the
+/// machine (`ps`), so no secret is taken as a flag.
+#[test]
+fn secrets_are_not_taken_as_flags() {
+    let cases: [&[&str]; 4] = [
+        &["migrate", "--database-url", "postgres://u:pw@127.0.0.1:1/x"],
+        &[
+            "serve",
+            "--crypto-assets",
+            "not-json",
+            "--inabit-terminal-key",
+            "k",
+        ],
+        &[
+            "serve",
+            "--crypto-assets",
+            "not-json",
+            "--b2binpay-client-secret",
+            "s",
+        ],
+        &[
+            "serve",
+            "--crypto-assets",
+            "not-json",
+            "--b2binpay-password",
+            "p",
+        ],
+    ];
+    for args in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .env_remove("DATABASE_URL")
+            .args(args)
+            .output()
+            .expect("croupier runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains("unexpected argument"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("pw@"), "{args:?}: {stderr}");
+    }
+}

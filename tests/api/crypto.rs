@@ -1507,3 +1507,37 @@ async fn an_address_request_waits_for_the_customer_another_server_is_creating() 
         .get::<_, String>(0);
     assert_eq!(kept, "made-elsewhere");
 }
+
+/// Outbound calls follow no redirect: a provider URL that answers 307 (a hijacked DNS name, a
+/// misconfigured proxy) cannot send a money-moving request somewhere else.
+#[tokio::test]
+async fn a_redirect_from_a_provider_is_not_followed() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let inabit = FakeInabit::start().await;
+    let redirector = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("Location", format!("{}/v1/customers", inabit.server.uri())),
+        )
+        .mount(&redirector)
+        .await;
+    let mut c = config(&inabit, None);
+    c.inabit.terminal_url = redirector.uri();
+    c.inabit.graphql_url = format!("{}/graphql", redirector.uri());
+    let app = app_with(c).await;
+    let r = app
+        .op_post(
+            "/v1/player/crypto/deposit-address",
+            r#"{"playerExternalId":"ann","asset":"USDT","blockchain":"TRON"}"#,
+        )
+        .await;
+    assert_ne!(r.code(), 0, "{}", r.body);
+    assert!(!redirector.received_requests().await.unwrap().is_empty());
+    let followed = inabit.server.received_requests().await.unwrap();
+    assert!(
+        followed.is_empty(),
+        "the redirect was followed: {followed:?}"
+    );
+}
