@@ -182,6 +182,10 @@ impl Application {
         .workers(workers.max(1))
         .backlog(4096)
         .max_connection_rate(1024)
+        // Deadlines for slow clients: the request head within 5 s, an idle keep-alive
+        // connection closed after 75 s, the body within `api::BODY_DEADLINE`.
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
         .keep_alive(Duration::from_secs(75))
         .disable_signals()
         .shutdown_timeout(10)

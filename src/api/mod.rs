@@ -146,12 +146,23 @@ pub async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<B
         return Err(Error::bad_format("body larger than 16 KiB"));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::bad_format(format!("unreadable body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(Error::bad_format("body larger than 16 KiB"));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_format(format!("unreadable body: {e}")))?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(Error::bad_format("body larger than 16 KiB"));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    // A client that sends its body slowly, or not at all, does not hold a connection and a
+    // worker's attention for longer than this.
+    tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| Error::bad_format("body not received within 5 s"))??;
     Ok(body.freeze())
 }
+
+/// How long a request body may take to arrive, whole.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -276,3 +276,46 @@ async fn a_body_carrying_another_calls_amount_is_refused() {
     unchanged(&app, &p).await;
     assert_eq!(app.bet_state("r1").await, None, "no tombstone, no bet");
 }
+
+/// A client that sends its headers and then its body slowly (or never) is answered, and its
+/// connection let go, within the body deadline: it cannot hold the server's attention.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_is_given_up_on_within_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let p = app.player("USD", "100").await;
+    let r = app.req(
+        p.session,
+        "pay-in",
+        Some(r#"{"betId":"slow","betAmount":1}"#),
+    );
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\nX-Counterparty-Id: {}\r\nX-Timestamp: {}\r\n\
+         X-Request-Id: {}\r\nX-Sign: {}\r\n\r\n{{\"betId\"",
+        r.path,
+        r.counterparty,
+        r.timestamp,
+        r.request_id,
+        "0".repeat(64)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(read.is_ok(), "still waiting for the body after {waited:?}");
+    assert!(
+        waited < croupier::api::BODY_DEADLINE + std::time::Duration::from_secs(3),
+        "let go after {waited:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+    unchanged(&app, &p).await;
+}
