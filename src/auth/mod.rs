@@ -149,8 +149,18 @@ impl Counterparty {
 pub struct Authenticator {
     pool: Pool,
     counterparties: Cache<String, Arc<Counterparty>>,
+    /// Ids looked up and not found (bounded; dropped on any change notified by the database).
+    unknown: Cache<String, ()>,
+    /// Lookups of ids in neither cache: a flood of made-up ids costs at most this much
+    /// database work, and what goes beyond is answered "busy, retry".
+    lookups: governor::DefaultDirectRateLimiter,
     nonces: nonces::Nonces,
 }
+
+/// Database lookups of counterparty ids not cached, at most: a burst (a restart with many
+/// counterparties calling at once), then a steady rate.
+const LOOKUP_BURST: u32 = 200;
+const LOOKUPS_PER_SECOND: u32 = 50;
 
 impl Authenticator {
     /// Counterparties are read on `pool`; request ids are claimed on `nonces` (a pool whose
@@ -164,6 +174,14 @@ impl Authenticator {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            unknown: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            lookups: governor::RateLimiter::direct(
+                governor::Quota::per_second(nonzero(LOOKUPS_PER_SECOND))
+                    .allow_burst(nonzero(LOOKUP_BURST)),
+            ),
             nonces: nonces::Nonces::new(nonces),
         }
     }
@@ -229,8 +247,13 @@ impl Authenticator {
         if let Some(found) = self.counterparties.get(id) {
             return Ok(Some(found));
         }
-        if id.is_empty() || id.len() > 64 {
+        if id.is_empty() || id.len() > 64 || self.unknown.contains_key(id) {
             return Ok(None);
+        }
+        if self.lookups.check().is_err() {
+            return Err(Error::Unavailable(anyhow::anyhow!(
+                "too many lookups of unknown counterparties; retry"
+            )));
         }
         let client = self.pool.get().await?;
         let stmt = client
@@ -239,6 +262,7 @@ impl Authenticator {
             )
             .await?;
         let Some(row) = client.query_opt(&stmt, &[&id]).await? else {
+            self.unknown.insert(id.to_string(), ());
             return Ok(None);
         };
         let role = Role::parse(row.try_get(0)?)?;
@@ -262,12 +286,18 @@ impl Authenticator {
     /// Drops a counterparty from the cache (it changed in the database).
     pub fn forget(&self, id: &str) {
         self.counterparties.invalidate(id);
+        self.unknown.invalidate(id);
     }
 
     /// Drops every cached counterparty.
     pub fn forget_all(&self) {
         self.counterparties.invalidate_all();
+        self.unknown.invalidate_all();
     }
+}
+
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, AuthFailure> {

@@ -10,15 +10,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::helpers::*;
 
 /// A TCP proxy to PostgreSQL that can freeze every connection open at that moment: it keeps
 /// their sockets open and forwards nothing more, either way. Connections made afterwards
-/// work.
+/// work. It keeps a copy of everything sent to PostgreSQL.
 struct FreezingProxy {
     port: u16,
     freezes: watch::Sender<u64>,
+    sent: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl FreezingProxy {
@@ -30,6 +32,8 @@ impl FreezingProxy {
         let port = listener.local_addr().unwrap().port();
         let listener = TcpListener::from_std(listener).unwrap();
         let (freezes, watch) = watch::channel(0u64);
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let copy = sent.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&target).await else {
@@ -38,11 +42,22 @@ impl FreezingProxy {
                 let born = *watch.borrow();
                 let (client_in, client_out) = client.into_split();
                 let (server_in, server_out) = server.into_split();
-                tokio::spawn(forward(client_in, server_out, born, watch.clone()));
-                tokio::spawn(forward(server_in, client_out, born, watch.clone()));
+                let up = Some(copy.clone());
+                tokio::spawn(forward(client_in, server_out, born, watch.clone(), up));
+                tokio::spawn(forward(server_in, client_out, born, watch.clone(), None));
             }
         });
-        Self { port, freezes }
+        Self {
+            port,
+            freezes,
+            sent,
+        }
+    }
+
+    /// Whether `text` has been sent to PostgreSQL (as a query parameter, say).
+    fn has_sent(&self, text: &str) -> bool {
+        let sent = self.sent.lock().unwrap();
+        sent.windows(text.len()).any(|w| w == text.as_bytes())
     }
 
     /// Freezes every connection open now.
@@ -56,6 +71,7 @@ async fn forward(
     mut to: OwnedWriteHalf,
     born: u64,
     freezes: watch::Receiver<u64>,
+    copy: Option<Arc<std::sync::Mutex<Vec<u8>>>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -68,6 +84,9 @@ async fn forward(
             let _hold = (from, to);
             std::future::pending::<()>().await;
             return;
+        }
+        if let Some(copy) = &copy {
+            copy.lock().unwrap().extend_from_slice(&buf[..n]);
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -105,21 +124,7 @@ async fn a_frozen_database_link_answers_99_within_the_deadline_and_recovers() {
     // test machine (a lookup outside the ledger waits at most the answer deadline, 2 s).
     let bound = Duration::from_millis(3_500);
 
-    let slot = Arc::new(std::sync::Mutex::new(None));
-    let app = {
-        let slot = slot.clone();
-        spawn_app_routed(config, move |url| {
-            let proxy = FreezingProxy::start(host_port(url));
-            let routed = url.replace(
-                &format!(":{}/", url_port(url)),
-                &format!(":{}/", proxy.port),
-            );
-            *slot.lock().unwrap() = Some(proxy);
-            routed
-        })
-        .await
-    };
-    let proxy = slot.lock().unwrap().take().expect("the proxy started");
+    let (app, proxy) = app_through_proxy(config).await;
     let mut players = Vec::new();
     for _ in 0..CLIENTS {
         players.push(app.player("USD", "1000.00").await);
@@ -231,4 +236,80 @@ async fn a_frozen_database_link_answers_99_within_the_deadline_and_recovers() {
 fn url_port(url: &str) -> u16 {
     let config: tokio_postgres::Config = url.parse().unwrap();
     config.get_ports()[0]
+}
+
+/// An app whose server reaches PostgreSQL through a `FreezingProxy`.
+async fn app_through_proxy(config: croupier::startup::ServerConfig) -> (TestApp, FreezingProxy) {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let app = {
+        let slot = slot.clone();
+        spawn_app_routed(config, move |url| {
+            let proxy = FreezingProxy::start(host_port(url));
+            let routed = url.replace(
+                &format!(":{}/", url_port(url)),
+                &format!(":{}/", proxy.port),
+            );
+            *slot.lock().unwrap() = Some(proxy);
+            routed
+        })
+        .await
+    };
+    let proxy = slot.lock().unwrap().take().expect("the proxy started");
+    (app, proxy)
+}
+
+/// A flood of made-up counterparty ids: each id is looked up once at most (an unknown id is
+/// remembered), and all of them together at most a bounded number of times a second; what
+/// goes beyond is answered "busy, retry" without any database work.
+#[tokio::test]
+async fn made_up_counterparty_ids_cost_bounded_database_work() {
+    let (app, proxy) = app_through_proxy(croupier::startup::ServerConfig::local(batching())).await;
+    let p = app.player("USD", "100").await;
+    let send = |id: String| {
+        let mut r = app.req(p.session, "pay-in", Some(r#"{"betId":"x","betAmount":1}"#));
+        r.counterparty = id;
+        app.send(r)
+    };
+    // One made-up id, many times: looked up once.
+    let repeated = Uuid::new_v4().to_string();
+    for _ in 0..20 {
+        let reply = send(repeated.clone()).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+    }
+    let sent = proxy.sent.lock().unwrap().clone();
+    let looked_up = sent
+        .windows(repeated.len())
+        .filter(|w| *w == repeated.as_bytes())
+        .count();
+    assert_eq!(
+        looked_up, 1,
+        "the same unknown id was looked up {looked_up} times"
+    );
+
+    // 600 different ones, as fast as they come: a burst of 200 lookups, then 50 a second.
+    let started = Instant::now();
+    let ids: Vec<String> = (0..600).map(|_| Uuid::new_v4().to_string()).collect();
+    let mut busy = 0;
+    for id in &ids {
+        let reply = send(id.clone()).await;
+        match reply.status {
+            401 => {}
+            503 => busy += 1,
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    let allowed = 200 + 50 * (started.elapsed().as_secs() as usize + 1);
+    let looked_up = ids.iter().filter(|id| proxy.has_sent(id)).count();
+    assert!(
+        looked_up <= allowed,
+        "{looked_up} of 600 made-up ids were looked up (at most {allowed})"
+    );
+    assert_eq!(looked_up + busy, 600, "each id looked up or answered busy");
+    // The known provider still gets through.
+    let r = app.req(
+        p.session,
+        "pay-in",
+        Some(r#"{"betId":"real","betAmount":1}"#),
+    );
+    app.send(r).await.expect(1, 200);
 }
