@@ -1,6 +1,6 @@
 //! inabit's Remote Approver: before signing a transaction inabit asks us whether to. Yes only
-//! for a withdrawal we created, with the same address, asset, blockchain and amount, and
-//! tied (atomically) to that payout alone.
+//! for a withdrawal (`transactionType`) we created, with the same address, asset, blockchain
+//! and amount, and tied (atomically) to that payout alone.
 
 use std::str::FromStr;
 
@@ -16,6 +16,7 @@ use crate::ledger::crypto::{Payout, Rail};
 #[serde(rename_all = "camelCase")]
 struct Request<'a> {
     transaction_id: Option<String>,
+    transaction_type: Option<String>,
     network: Option<String>,
     coin: Option<String>,
     to: Option<String>,
@@ -46,6 +47,15 @@ impl Crypto {
             .transaction_id
             .as_deref()
             .ok_or("no transactionId")?;
+        // Only withdrawals are ours to approve: another kind of transaction naming one of our
+        // payouts (a swap, a transfer between wallets) is not one.
+        if !request
+            .transaction_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("withdrawal"))
+        {
+            return Err("not a withdrawal".into());
+        }
         let payout = self.approval_payout(id).await?;
         // Address, asset, blockchain and amount never change once a payout exists; whether it
         // is still in flight and tied to this withdrawal only is decided atomically below.

@@ -1541,3 +1541,28 @@ async fn a_redirect_from_a_provider_is_not_followed() {
         "the redirect was followed: {followed:?}"
     );
 }
+
+/// The Remote Approver approves withdrawals only: a transaction of another type that names
+/// one of our payouts (a swap, a transfer between wallets) is refused.
+#[tokio::test]
+async fn the_approver_approves_withdrawals_only() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    fund(&app, &inabit, "100").await;
+    let r = app.crypto_withdraw("50", "TDest", "cw-type").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    let sent = inabit.withdrawals_with_note(&payout_id);
+    let ask = |kind: &str| {
+        json!({"transactionId": sent[0].id, "transactionType": kind, "network": "TRON",
+               "coin": "USDT", "to": "TDest", "amount": 50.50505})
+    };
+    for kind in ["Transfer", "Swap", ""] {
+        assert!(!app.approver(ask(kind)).await, "{kind:?} approved");
+    }
+    let mut untyped = ask("Withdrawal");
+    untyped.as_object_mut().unwrap().remove("transactionType");
+    assert!(!app.approver(untyped).await, "no transactionType approved");
+    assert!(app.approver(ask("Withdrawal")).await);
+    app.assert_books_balance().await;
+}
