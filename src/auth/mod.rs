@@ -186,22 +186,11 @@ impl Authenticator {
         }
     }
 
-    /// Checks the four signing headers over `body` (`None` for a GET) and returns the caller,
-    /// its request id claimed. The role is checked by the caller; a disabled counterparty is
-    /// returned too (the API decides how to refuse it).
-    pub async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Result<Arc<Counterparty>, Error> {
-        let (counterparty, request_id) = self.authenticate_unclaimed(headers, body).await?;
-        self.claim(&counterparty.id, request_id).await?;
-        Ok(counterparty)
-    }
-
-    /// `authenticate`, except that the request id is not claimed in the database yet: the
-    /// caller claims it, with `claim` or in the transaction of the call it makes (a bet:
-    /// `bet_batch`, `bet_one`). A replay to this process is refused here already.
+    /// Checks the four signing headers over `body` (`None` for a GET) and returns the caller
+    /// and its request id. The role is checked by the caller; a disabled counterparty is
+    /// returned too (the API decides how to refuse it). The request id is not claimed in the
+    /// database yet: the caller claims it, with `claim` or in the transaction of the call it
+    /// makes (a bet: `bet_batch`, `bet_one`). A replay to this process is refused here already.
     pub async fn authenticate_unclaimed(
         &self,
         headers: &HeaderMap,

@@ -87,29 +87,30 @@ impl Limits {
 
     /// `config` with these limits' server-side settings added to its startup options.
     pub fn apply(&self, mut config: Config) -> Config {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis().to_string());
         let settings = [
-            ("statement_timeout", self.statement),
+            ("statement_timeout", ms(self.statement)),
             (
                 "idle_in_transaction_session_timeout",
-                self.idle_in_transaction,
+                ms(self.idle_in_transaction),
+            ),
+            (
+                "synchronous_commit",
+                self.async_commit.then(|| "off".into()),
             ),
         ];
-        let mut options = config.get_options().unwrap_or_default().to_string();
-        for (name, value) in settings {
-            if let Some(value) = value {
-                if !options.is_empty() {
-                    options.push(' ');
-                }
-                options.push_str(&format!("-c {name}={}", value.as_millis()));
-            }
-        }
-        if self.async_commit {
-            if !options.is_empty() {
-                options.push(' ');
-            }
-            options.push_str("-c synchronous_commit=off");
-        }
-        config.options(options);
+        let options: Vec<String> = config
+            .get_options()
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .chain(
+                settings
+                    .into_iter()
+                    .filter_map(|(name, value)| value.map(|value| format!("-c {name}={value}"))),
+            )
+            .collect();
+        config.options(options.join(" "));
         config.connect_timeout(self.connect);
         config
     }
@@ -382,5 +383,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_settings_go_into_the_startup_options_after_the_urls_own() {
+        let url = "postgres://u@127.0.0.1:5432/db?options=-c%20search_path%3Dpublic";
+        let config = Limits::server(Duration::from_millis(2_000))
+            .with_async_commit()
+            .apply(url.parse().expect("a URL"));
+        assert_eq!(
+            config.get_options(),
+            Some(
+                "-c search_path=public -c statement_timeout=2000 \
+                 -c idle_in_transaction_session_timeout=30000 -c synchronous_commit=off"
+            )
+        );
+        let plain = Limits::unlimited().apply("postgres://u@127.0.0.1/db".parse().expect("a URL"));
+        assert_eq!(plain.get_options(), Some(""));
     }
 }

@@ -146,7 +146,7 @@ async fn credits_of_an_unanswered_list_are_retried_until_applied_once() {
     assert_eq!(b.at_casino(), dec("40"));
     // The wins queue behind two slow makes; the first list is applied and answered 503.
     b.fault(vec![
-        rule("payments/make", None, Fault::Latency { ms: 300 }, 2),
+        rule("payments/make", None, Fault::Latency { ms: 1500 }, 2),
         rule(
             "payments/make-list",
             None,
