@@ -95,7 +95,8 @@ pub const INSERT_POLL_FAILURE: &str = "INSERT INTO crypto_events (id, source, ev
 
 // --- payouts -----------------------------------------------------------------------------
 
-pub const OPERATOR_RAIL: &str = "SELECT payout_rail FROM counterparties WHERE id = $1";
+pub const OPERATOR_TREASURY: &str =
+    "SELECT payout_rail, payout_wallet FROM counterparties WHERE id = $1";
 
 // --- B2BINPAY callbacks ------------------------------------------------------------------
 
