@@ -23,6 +23,8 @@
 //! | `CROUPIER_CRYPTO_HTTP_TIMEOUT_MS` | `10000` | limit on every provider call |
 //! | `CROUPIER_CRYPTO_DB_POOL_SIZE` | `4` | database connections of the crypto work (jobs, deposit addresses, provider calls), a pool apart from the bet path's |
 //! | `CROUPIER_CRYPTO_POLL_SECONDS` | `120` | deposit polling interval (0 = off) |
+//! | `CROUPIER_INABIT_WEBHOOK_RATE`, `_BURST` | `20`, `100` | inabit webhooks taken per second from one source address, after a burst (beyond: 429) |
+//! | `CROUPIER_CRYPTO_MAX_PENDING_EVENTS` | `10000` | events waiting beyond which webhooks are refused (503) |
 //! | `CROUPIER_CRYPTO_PAYOUT_SECONDS` | `30` | payout tracking and recovery interval (0 = off) |
 //! | `CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS` | `60` | a payout in flight is left alone this long before recovery looks at it |
 //! | `CROUPIER_INABIT_GRAPHQL_URL` | `https://api.inabit.com/graphql` | Platform API |
@@ -163,6 +165,18 @@ pub struct CryptoSettings {
     pub crypto_db_pool_size: usize,
     #[arg(long, env = "CROUPIER_CRYPTO_POLL_SECONDS", default_value_t = 120)]
     pub crypto_poll_seconds: u64,
+    /// inabit webhooks taken per second from one source address (after a burst).
+    #[arg(long, env = "CROUPIER_INABIT_WEBHOOK_RATE", default_value_t = 20)]
+    pub inabit_webhook_rate: u32,
+    #[arg(long, env = "CROUPIER_INABIT_WEBHOOK_BURST", default_value_t = 100)]
+    pub inabit_webhook_burst: u32,
+    /// Events waiting to be confirmed beyond which webhooks are refused (503).
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_MAX_PENDING_EVENTS",
+        default_value_t = 10_000
+    )]
+    pub crypto_max_pending_events: i64,
     #[arg(long, env = "CROUPIER_CRYPTO_PAYOUT_SECONDS", default_value_t = 30)]
     pub crypto_payout_seconds: u64,
     #[arg(
@@ -295,6 +309,11 @@ impl CryptoSettings {
             payout_interval: every(self.crypto_payout_seconds),
             payout_idle: Duration::from_secs(self.crypto_payout_idle_seconds),
             login_check_interval: Some(Duration::from_secs(3600)),
+            webhooks: crate::crypto::webhooks::WebhookLimits {
+                per_second: self.inabit_webhook_rate,
+                burst: self.inabit_webhook_burst,
+                max_pending: self.crypto_max_pending_events.max(1),
+            },
         })
     }
 }

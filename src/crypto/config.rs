@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::b2binpay::B2binpayConfig;
 use super::inabit::InabitConfig;
+use super::webhooks::WebhookLimits;
 
 /// One asset on one blockchain that we accept and pay out, with each provider's ids for it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -43,6 +44,8 @@ pub struct CryptoConfig {
     pub payout_idle: Duration,
     /// How often the login token's age is checked; None = off.
     pub login_check_interval: Option<Duration>,
+    /// Limits on the unsigned inabit webhook.
+    pub webhooks: WebhookLimits,
 }
 
 impl CryptoConfig {
@@ -88,6 +91,7 @@ impl CryptoConfig {
             payout_interval: None,
             payout_idle: Duration::from_secs(60),
             login_check_interval: None,
+            webhooks: WebhookLimits::default(),
         }
     }
 }

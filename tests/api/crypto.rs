@@ -14,6 +14,7 @@ use crate::fakes::{FakeB2binpay, FakeInabit, FIRST_LOGIN_TOKEN, TERMINAL_KEY};
 use crate::helpers::{dec, spawn_app_configured, TestApp};
 
 mod treasury;
+mod webhook_limits;
 
 fn config(inabit: &FakeInabit, b2b: Option<&FakeB2binpay>) -> CryptoConfig {
     let mut c = CryptoConfig::disabled();
@@ -1029,7 +1030,12 @@ async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
     let (held, _) = app
         .crypto
         .ledger()
-        .payout_hold(&order, 6, croupier::ledger::crypto::Rail::Inabit, "wallet-payouts")
+        .payout_hold(
+            &order,
+            6,
+            croupier::ledger::crypto::Rail::Inabit,
+            "wallet-payouts",
+        )
         .await
         .unwrap();
     assert_eq!(held.state.as_str(), "held");
@@ -1105,7 +1111,11 @@ async fn the_approver_refuses_unknown_and_altered_withdrawals() {
     let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
     let set_wallet = |wallet: &str| {
         let mut st = inabit.state();
-        let w = st.withdrawals.iter_mut().find(|w| w.note == payout_id).unwrap();
+        let w = st
+            .withdrawals
+            .iter_mut()
+            .find(|w| w.note == payout_id)
+            .unwrap();
         w.wallet = wallet.to_string();
         w.id.clone()
     };

@@ -189,9 +189,7 @@ impl CryptoLedger {
             .await?;
         let replayed = match HoldStatus::parse(row.try_get(0)?)? {
             // A refusal for insufficient funds is recorded: answered below, like a replay.
-            HoldStatus::Ok | HoldStatus::InsufficientFunds | HoldStatus::NotCryptoFunded => {
-                false
-            }
+            HoldStatus::Ok | HoldStatus::InsufficientFunds | HoldStatus::NotCryptoFunded => false,
             HoldStatus::Duplicate => true,
             HoldStatus::Conflict => return Err(Error::Conflict),
             HoldStatus::PlayerNotFound => return Err(Error::PlayerNotFound),

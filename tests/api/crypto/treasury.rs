@@ -41,7 +41,9 @@ async fn each_operator_pays_out_from_its_own_wallet_and_only_what_came_in_as_cry
     app.crypto_withdraw_as(&own, "ann", "100", "cw-over")
         .await
         .expect(102);
-    app.crypto_withdraw_as(&own, "ann", "99", "cw-all").await.expect(0);
+    app.crypto_withdraw_as(&own, "ann", "99", "cw-all")
+        .await
+        .expect(0);
     app.crypto_withdraw_as(&own, "ann", "1", "cw-more")
         .await
         .expect(102);
@@ -53,7 +55,10 @@ async fn each_operator_pays_out_from_its_own_wallet_and_only_what_came_in_as_cry
     // A second operator on the same server, whose player has only cash.
     let other = Signer::from(&app.admin.operator_add("other casino").await.unwrap());
     for (path, body) in [
-        ("/v1/player/create", json!({"playerExternalId": "bo", "currency": "USD"})),
+        (
+            "/v1/player/create",
+            json!({"playerExternalId": "bo", "currency": "USD"}),
+        ),
         (
             "/v1/player/wallet/deposit",
             json!({"playerExternalId": "bo", "currency": "USD", "amount": 500,
@@ -100,8 +105,15 @@ async fn winnings_on_an_unconfirmed_deposit_stay_locked_until_it_confirms() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;
     let to = app.address_of("ann").await;
-    app.announce(&inabit, "IncomingTransactionReceived", "tx-1", "Pending", "100", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-1",
+        "Pending",
+        "100",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("99"), dec("0")));
     let player = app.ann_session().await;
@@ -122,14 +134,25 @@ async fn winnings_on_an_unconfirmed_deposit_stay_locked_until_it_confirms() {
     for r in futures::future::join_all(bets).await {
         r.expect(1, 200);
     }
-    assert_eq!(app.ann().await, (dec("219"), dec("0")), "the winnings are locked");
+    assert_eq!(
+        app.ann().await,
+        (dec("219"), dec("0")),
+        "the winnings are locked"
+    );
     app.withdraw("ann", "USD", "1", "w-1").await.expect(102);
     app.crypto_withdraw("1", "TDest", "cw-1").await.expect(102);
     app.assert_books_balance().await;
 
     // The coins never arrive: the winnings stay locked and a person decides.
-    app.announce(&inabit, "IncomingTransactionStatusUpdated", "tx-1", "Failed", "100", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionStatusUpdated",
+        "tx-1",
+        "Failed",
+        "100",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("219"), dec("0")));
     assert_eq!(
@@ -149,14 +172,28 @@ async fn winnings_on_an_unconfirmed_deposit_stay_locked_until_it_confirms() {
     app.assert_books_balance().await;
 
     // A deposit that confirms frees what was won on it.
-    app.announce(&inabit, "IncomingTransactionReceived", "tx-2", "Pending", "10", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionReceived",
+        "tx-2",
+        "Pending",
+        "10",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     let r = app.pay_in_out(&player, "bet-9", "5", "20").await;
     r.expect(1, 200);
     assert_eq!(app.ann().await, (dec("144.90"), dec("115")));
-    app.announce(&inabit, "IncomingTransactionStatusUpdated", "tx-2", "Completed", "10", &to)
-        .await;
+    app.announce(
+        &inabit,
+        "IncomingTransactionStatusUpdated",
+        "tx-2",
+        "Completed",
+        "10",
+        &to,
+    )
+    .await;
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("144.90"), dec("144.90")));
     app.assert_books_balance().await;
