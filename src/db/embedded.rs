@@ -223,23 +223,23 @@ impl Cluster {
             }
         });
         let path = self.dir.join("croupier.conf");
-        fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
-        self.give(&path)
+        write_owned(&path, conf.as_bytes(), 0o600, self.run_as.as_ref())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// A command for one of the PostgreSQL binaries, run as the cluster's owner.
     fn command(&self, program: &str) -> Command {
         command_as(&self.bin, program, self.run_as.as_ref())
     }
-
-    fn give(&self, path: &Path) -> anyhow::Result<()> {
-        give_to(path, self.run_as.as_ref())
-    }
 }
 
+/// A PostgreSQL program with an environment of its own: none of croupier's (which holds
+/// secrets: database URLs, provider credentials) reaches the cluster's processes.
 fn command_as(bin: &Path, program: &str, run_as: Option<&SystemUser>) -> Command {
     let mut cmd = Command::new(bin.join(program));
-    cmd.env("LC_ALL", "C").env_remove("PGDATA");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LC_ALL", "C");
     if let Some(user) = run_as {
         cmd.uid(user.uid).gid(user.gid);
         cmd.env("HOME", "/tmp").env("USER", &user.name);
@@ -247,10 +247,52 @@ fn command_as(bin: &Path, program: &str, run_as: Option<&SystemUser>) -> Command
     cmd
 }
 
-fn give_to(path: &Path, run_as: Option<&SystemUser>) -> anyhow::Result<()> {
+/// Writes `path`, in a directory the cluster's owner can write to, without following a link
+/// planted there: the contents go to a new file beside it (created exclusively, so never
+/// through a link), given to the owner through its descriptor, then renamed over `path` (a
+/// rename replaces a link, never its target).
+fn write_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    run_as: Option<&SystemUser>,
+) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}",
+        hex::encode(rand::random::<[u8; 8]>())
+    ));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    let written = (|| {
+        file.write_all(contents)?;
+        if let Some(user) = run_as {
+            std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
+        }
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    Ok(written?)
+}
+
+/// Gives the directory `dir` (croupier just made it) to the cluster's owner; refused if it is
+/// a link.
+fn give_dir(dir: &Path, run_as: Option<&SystemUser>) -> anyhow::Result<()> {
+    if !fs::symlink_metadata(dir)?.file_type().is_dir() {
+        bail!("{} is not a directory (a link?)", dir.display());
+    }
     if let Some(user) = run_as {
-        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-            .with_context(|| format!("giving {} to {}", path.display(), user.name))?;
+        std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))
+            .with_context(|| format!("giving {} to {}", dir.display(), user.name))?;
     }
     Ok(())
 }
@@ -273,20 +315,12 @@ fn init(
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    give_dir(dir, run_as)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    give_to(dir, run_as)?;
 
     let password = hex::encode(rand::random::<[u8; 24]>());
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(password_file)
+    write_owned(password_file, password.as_bytes(), 0o600, run_as)
         .with_context(|| format!("writing {}", password_file.display()))?;
-    file.write_all(password.as_bytes())?;
-    drop(file);
-    give_to(password_file, run_as)?;
 
     tracing::info!(dir = %dir.display(), "creating the embedded PostgreSQL cluster (initdb)");
     let output = command_as(bin, "initdb", run_as)
@@ -310,8 +344,13 @@ fn init(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
+    // initdb ran as the owner, who could have put a link here: opened without following one.
     let conf = dir.join("postgresql.conf");
-    let mut file = fs::OpenOptions::new().append(true).open(&conf)?;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&conf)
+        .with_context(|| format!("opening {}", conf.display()))?;
     writeln!(file, "\ninclude_if_exists = 'croupier.conf'")?;
     Ok(())
 }

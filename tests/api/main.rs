@@ -8,6 +8,7 @@ mod concurrency;
 mod crypto;
 mod db_link;
 mod demo_safety;
+mod embedded_cluster;
 mod fakes;
 mod helpers;
 mod operator;
