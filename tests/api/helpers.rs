@@ -425,6 +425,7 @@ impl TestApp {
     /// Takes the database away under the running server (its connections are cut).
     pub async fn drop_database(&self) {
         let (cluster_url, db) = self.database_url.rsplit_once('/').expect("url with a db");
+        let db = db.split('?').next().expect("a database name");
         let (client, conn) =
             tokio_postgres::connect(&format!("{cluster_url}/postgres"), tokio_postgres::NoTls)
                 .await
