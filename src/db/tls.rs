@@ -94,9 +94,10 @@ pub struct Target {
 /// the parameter at fault, never the string (it holds the password).
 pub fn parse(url: &str) -> anyhow::Result<Target> {
     let (rest, params) = take_tls_params(url)?;
+    // The cause names the parameter at fault (an unknown option, a bad port), not its value.
     let mut config: Config = rest
         .parse()
-        .map_err(|e| anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context("DATABASE_URL is not a valid PostgreSQL URL"))?;
     let (mode, roots) = params.resolve()?;
     config.ssl_mode(mode.wire());
     let check = match (mode, roots) {
@@ -468,5 +469,10 @@ mod tests {
         assert!(e.contains("needs sslmode=verify-full"), "{e}");
         let e = error("postgres://u:hunter2@h/db?sslmode=verify-full&sslrootcert=/nowhere.pem");
         assert!(e.contains("cannot read sslrootcert /nowhere.pem") && !e.contains("hunter2"));
+        let e = error("postgres://u:hunter2@h/db?sslmode=require&sslcert=/client.pem");
+        assert!(
+            e.contains("unknown option `sslcert`") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 }
