@@ -280,15 +280,8 @@ impl Cluster {
         ];
         for (name, text, mode) in files {
             let path = dir.join(name);
-            let _ = fs::remove_file(&path);
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&path)
-                .and_then(|mut file| file.write_all(text.as_bytes()))
+            write_owned(&path, text.as_bytes(), mode, self.run_as.as_ref())
                 .with_context(|| format!("writing {}", path.display()))?;
-            self.give(&path)?;
         }
         Ok(format!(
             "ssl = on\n\
