@@ -37,8 +37,9 @@ pub enum Profile {
     Test,
 }
 
-/// A certificate and its private key (PEM) for the cluster to present.
-#[derive(Debug, Clone)]
+/// A certificate and its private key (PEM) for the cluster to present. Not `Debug`: the key
+/// is a secret.
+#[derive(Clone)]
 pub struct ServerTls {
     pub cert_pem: String,
     pub key_pem: String,
