@@ -38,7 +38,7 @@ pub async fn seed_seamless(
 ) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        croupier::db::link::connect(database_url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     croupier::db::migrate::run(&mut client).await?;
     let admin = Admin::new(pool.clone());
@@ -74,7 +74,7 @@ pub async fn seed_seamless(
 pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        croupier::db::link::connect(database_url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     croupier::db::migrate::run(&mut client).await?;
     let admin = Admin::new(pool.clone());

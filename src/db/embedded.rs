@@ -6,6 +6,9 @@
 //! password that is generated at `initdb` and kept beside the cluster, readable only by its
 //! owner. PostgreSQL refuses to run as root, so when this process is root the cluster is
 //! owned by and run as the `postgres` system user.
+//!
+//! A cluster can also be started with a server certificate ([`ServerTls`], for the tests of
+//! TLS on the link): it then accepts TLS connections only.
 
 use std::fs;
 use std::io::Write;
@@ -16,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context};
-use tokio_postgres::NoTls;
+
+use super::link::{self, Limits};
 
 /// The cluster's superuser, the role croupier connects as.
 pub const SUPERUSER: &str = "croupier";
@@ -31,6 +35,14 @@ pub enum Profile {
     Server,
     /// For throwaway test databases: no fsync, many connections.
     Test,
+}
+
+/// A certificate and its private key (PEM) for the cluster to present. Not `Debug`: the key
+/// is a secret.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 /// An unprivileged system user to run the cluster as.
@@ -50,12 +62,24 @@ pub struct Cluster {
     password: String,
     run_as: Option<SystemUser>,
     started_here: bool,
+    /// Whether the cluster accepts TLS connections only.
+    tls_only: bool,
 }
 
 impl Cluster {
     /// Starts the cluster in `dir` (creating it on first use), or adopts it if it is already
     /// running (a server or admin command started it).
     pub fn start(dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        Self::start_with_tls(dir, profile, None)
+    }
+
+    /// [`Cluster::start`], presenting `tls` when given one and then accepting TLS
+    /// connections only.
+    pub fn start_with_tls(
+        dir: &Path,
+        profile: Profile,
+        tls: Option<&ServerTls>,
+    ) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let run_as = if running_as_root()? {
             let user = system_user("postgres").context(
@@ -84,6 +108,7 @@ impl Cluster {
             password,
             run_as,
             started_here: false,
+            tls_only: tls.is_some(),
         };
         if let Some(port) = cluster.running_port()? {
             cluster.port = port;
@@ -91,7 +116,7 @@ impl Cluster {
             return Ok(cluster);
         }
         cluster.port = free_port()?;
-        cluster.write_config(profile)?;
+        cluster.write_config(profile, tls)?;
         let log = dir.join("server.log");
         let status = cluster
             .command("pg_ctl")
@@ -121,9 +146,18 @@ impl Cluster {
     }
 
     /// Connection URL for database `db`. Contains the password: never log it.
+    ///
+    /// It says `sslmode=disable` on a plain cluster: on loopback, with no certificate, asking
+    /// for TLS first (libpq's default `prefer`) would cost every connection a round trip and
+    /// protect nothing. A TLS-only cluster's says `sslmode=require`.
     pub fn database_url(&self, db: &str) -> String {
+        let tls = if self.tls_only {
+            "sslmode=require"
+        } else {
+            "sslmode=disable"
+        };
         format!(
-            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
+            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{db}?{tls}",
             self.password, self.port
         )
     }
@@ -135,9 +169,10 @@ impl Cluster {
 
     /// Creates database `name` if it does not exist. Returns whether it was created.
     pub async fn ensure_database(&self, name: &str) -> anyhow::Result<bool> {
-        let (client, connection) = tokio_postgres::connect(&self.database_url("postgres"), NoTls)
-            .await
-            .context("connecting to the embedded PostgreSQL cluster")?;
+        let (client, connection) =
+            link::connect(&self.database_url("postgres"), Limits::unlimited())
+                .await
+                .context("connecting to the embedded PostgreSQL cluster")?;
         let driver = tokio::spawn(connection);
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -197,7 +232,7 @@ impl Cluster {
         Ok(Some(port))
     }
 
-    fn write_config(&self, profile: Profile) -> anyhow::Result<()> {
+    fn write_config(&self, profile: Profile, tls: Option<&ServerTls>) -> anyhow::Result<()> {
         let mut conf = format!(
             "# Written by croupier at every start; edit postgresql.conf for lasting changes.\n\
              listen_addresses = '127.0.0.1'\n\
@@ -222,9 +257,40 @@ impl Cluster {
                  full_page_writes = off\n"
             }
         });
+        if let Some(tls) = tls {
+            conf.push_str(&self.write_tls(tls)?);
+        }
         let path = self.dir.join("croupier.conf");
         write_owned(&path, conf.as_bytes(), 0o600, self.run_as.as_ref())
             .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Writes the certificate, its key (readable by the cluster's owner only, as PostgreSQL
+    /// wants) and a client authentication file that accepts TLS connections only. Returns the
+    /// settings that use them.
+    fn write_tls(&self, tls: &ServerTls) -> anyhow::Result<String> {
+        let dir = fs::canonicalize(&self.dir)?;
+        let files = [
+            ("server.crt", tls.cert_pem.as_str(), 0o644),
+            ("server.key", tls.key_pem.as_str(), 0o600),
+            (
+                "croupier_hba.conf",
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n",
+                0o600,
+            ),
+        ];
+        for (name, text, mode) in files {
+            let path = dir.join(name);
+            write_owned(&path, text.as_bytes(), mode, self.run_as.as_ref())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(format!(
+            "ssl = on\n\
+             ssl_cert_file = '{0}/server.crt'\n\
+             ssl_key_file = '{0}/server.key'\n\
+             hba_file = '{0}/croupier_hba.conf'\n",
+            dir.display()
+        ))
     }
 
     /// A command for one of the PostgreSQL binaries, run as the cluster's owner.

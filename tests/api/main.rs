@@ -7,6 +7,7 @@ mod batch;
 mod concurrency;
 mod crypto;
 mod db_link;
+mod db_tls;
 mod demo_safety;
 mod embedded_cluster;
 mod fakes;
