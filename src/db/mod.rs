@@ -1,5 +1,6 @@
 //! The database: connection pool, migrations, and the embedded PostgreSQL launcher.
 
+mod binaries;
 pub mod embedded;
 pub mod link;
 pub mod migrate;
