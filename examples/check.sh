@@ -23,11 +23,10 @@ have() {
         apt_updated=yes
     fi
     local start=$SECONDS
-    echo "installing $2 (for $1)"
     DEBIAN_FRONTEND=noninteractive timeout 900 \
         apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1
+    command -v "$1" >/dev/null || return 1
     echo "installed $2 in $((SECONDS - start)) s"
-    command -v "$1" >/dev/null
 }
 
 # check LANGUAGE FOLDER COMMAND...: runs `COMMAND verify-vectors FILE` in FOLDER.
@@ -53,6 +52,8 @@ if have node nodejs; then check node node node sign.js; else skip node nodejs; f
 if have php php-cli; then check php php php sign.php; else skip php php-cli; fi
 # Standard library only: no module is downloaded, and no other toolchain.
 if have go golang-go; then
+    # go needs a cache folder; CI may run without a HOME.
+    [ -n "${GOCACHE:-}${HOME:-}" ] || export GOCACHE="${TMPDIR:-/tmp}/croupier-examples-go"
     GOPROXY=off GOTOOLCHAIN=local GOFLAGS=-mod=mod check go go go run .
 else
     skip go golang-go
