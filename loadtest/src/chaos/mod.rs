@@ -10,10 +10,10 @@
 //! the model has it, every balance equal to the model, every acknowledged call journaled,
 //! `reconcile` clean.
 
-mod check;
+pub mod check;
 mod faults;
-mod play;
-mod proxy;
+pub mod play;
+pub mod proxy;
 mod server;
 mod summary;
 mod tally;
@@ -219,9 +219,7 @@ async fn chaos_on(
     let mut tally = Tally::default();
     for provider in providers {
         let (b, t) = provider.await?;
-        book.balances.extend(b.balances);
-        book.bets.extend(b.bets);
-        book.acknowledged.extend(b.acknowledged);
+        book.absorb(b);
         tally.absorb(t);
     }
     progress.abort();

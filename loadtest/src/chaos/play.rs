@@ -35,12 +35,21 @@ pub enum BetState {
 }
 
 /// One provider's model: its players' balances and every bet it sent.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Book {
     pub balances: BTreeMap<usize, Decimal>,
     pub bets: HashMap<String, BetState>,
     /// Bets whose money call was acknowledged (1 or 104).
     pub acknowledged: Vec<String>,
+}
+
+impl Book {
+    /// Adds another provider's model (their players and bets are apart).
+    pub fn absorb(&mut self, other: Book) {
+        self.balances.extend(other.balances);
+        self.bets.extend(other.bets);
+        self.acknowledged.extend(other.acknowledged);
+    }
 }
 
 /// What every provider shares with the fault injector.
@@ -189,51 +198,65 @@ impl Provider {
         self.players.get(i).copied().unwrap_or_default()
     }
 
+    /// The mix: PayInOut 40%, PayIn 25%, PayOut 20%, refunds of open bets 3%, of settled
+    /// ones 2%, of bets never placed 2% (and their PayIn later, 2%), Balance the rest.
     fn next_call(&mut self) -> Call {
         let roll = self.rng.gen_range(0..100);
-        let plan_new = |p: &mut Self| {
-            let stake = amount(STAKES, &mut p.rng);
-            (p.pick_player(), p.new_bet(), stake)
-        };
-        if roll < 40 || (roll >= 85 && roll < 88 && self.open.is_empty()) {
-            let (player, bet, stake) = plan_new(self);
-            let win = amount(WINS, &mut self.rng);
-            return self.call(Plan::PayInOut { stake, win }, player, bet);
-        }
-        if roll < 65 || (roll < 85 && self.open.is_empty()) {
-            if self.open.len() < KEPT {
-                let (player, bet, stake) = plan_new(self);
-                return self.call(Plan::PayIn { stake }, player, bet);
-            }
-        }
-        if roll < 88 && !self.open.is_empty() {
-            let i = self.rng.gen_range(0..self.open.len());
-            let (player, bet, stake) = self.open.swap_remove(i);
-            if roll < 85 {
+        match roll {
+            0..=39 => {
+                let (player, bet, stake) = self.new_stake();
                 let win = amount(WINS, &mut self.rng);
-                return self.call(Plan::PayOut { stake, win }, player, bet);
+                self.call(Plan::PayInOut { stake, win }, player, bet)
             }
-            let of = BetState::Open { stake };
-            return self.call(Plan::Refund { of }, player, bet);
-        }
-        if roll < 90 && !self.settled.is_empty() {
-            let i = self.rng.gen_range(0..self.settled.len());
-            let (player, bet, stake, win) = self.settled.swap_remove(i);
-            let of = BetState::Settled { stake, win };
-            return self.call(Plan::Refund { of }, player, bet);
-        }
-        if roll < 92 {
-            let (player, bet, _) = plan_new(self);
-            let of = BetState::Absent;
-            return self.call(Plan::Refund { of }, player, bet);
-        }
-        if roll < 94 {
-            if let Some((player, bet)) = self.refunded_first.pop() {
-                return self.call(Plan::PayInAfterRefund, player, bet);
+            40..=64 if self.open.len() < KEPT => self.pay_in(),
+            40..=84 if !self.open.is_empty() => {
+                let (player, bet, stake) = self.take_open();
+                let win = amount(WINS, &mut self.rng);
+                self.call(Plan::PayOut { stake, win }, player, bet)
+            }
+            85..=87 if !self.open.is_empty() => {
+                let (player, bet, stake) = self.take_open();
+                let of = BetState::Open { stake };
+                self.call(Plan::Refund { of }, player, bet)
+            }
+            88..=89 if !self.settled.is_empty() => {
+                let i = self.rng.gen_range(0..self.settled.len());
+                let (player, bet, stake, win) = self.settled.swap_remove(i);
+                let of = BetState::Settled { stake, win };
+                self.call(Plan::Refund { of }, player, bet)
+            }
+            90..=91 => {
+                let (player, bet, _) = self.new_stake();
+                let of = BetState::Absent;
+                self.call(Plan::Refund { of }, player, bet)
+            }
+            92..=93 if !self.refunded_first.is_empty() => {
+                let (player, bet) = self.refunded_first.swap_remove(0);
+                self.call(Plan::PayInAfterRefund, player, bet)
+            }
+            // A payout or refund wanted with no bet to take it: a new bet instead.
+            40..=89 => self.pay_in(),
+            _ => {
+                let player = self.pick_player();
+                self.call(Plan::Balance, player, String::new())
             }
         }
-        let player = self.pick_player();
-        self.call(Plan::Balance, player, String::new())
+    }
+
+    /// A player, a new bet id and a stake.
+    fn new_stake(&mut self) -> (usize, String, Decimal) {
+        let stake = amount(STAKES, &mut self.rng);
+        (self.pick_player(), self.new_bet(), stake)
+    }
+
+    fn pay_in(&mut self) -> Call {
+        let (player, bet, stake) = self.new_stake();
+        self.call(Plan::PayIn { stake }, player, bet)
+    }
+
+    fn take_open(&mut self) -> (usize, String, Decimal) {
+        let i = self.rng.gen_range(0..self.open.len());
+        self.open.swap_remove(i)
     }
 
     fn call(&self, plan: Plan, player: usize, bet: String) -> Call {
