@@ -115,6 +115,7 @@ pub async fn chaos(config: ChaosConfig) -> anyhow::Result<Outcome> {
     let config = ChaosConfig { out_dir, ..config };
     let plan = faults_plan(&config)?;
     let pg_dir = config.out_dir.join("pg");
+    stop_leftover_cluster(&pg_dir).await;
     let _ = std::fs::remove_dir_all(&pg_dir);
     let _ = std::fs::remove_file(config.out_dir.join("pg.password"));
     let _ = std::fs::remove_file(config.out_dir.join("server.log"));
@@ -131,13 +132,31 @@ pub async fn chaos(config: ChaosConfig) -> anyhow::Result<Outcome> {
         hold: config.hold,
         unplanned_exits: 0,
     };
-    let outcome = chaos_on(&config, &plan, &mut harness).await;
+    // Ctrl-C stops the run here, so that the server and the cluster are stopped too (the
+    // cluster runs in a process group of its own: the terminal's signal does not reach it).
+    let outcome = tokio::select! {
+        outcome = chaos_on(&config, &plan, &mut harness) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     let _ = harness.server.kill().await;
     let _ = harness.db.stop().await;
     if outcome.as_ref().is_ok_and(|o| o.failures() == 0) {
         let _ = std::fs::remove_dir_all(&pg_dir);
     }
     outcome
+}
+
+/// Stops a cluster an earlier run left running in `dir` (killed before it could stop it).
+async fn stop_leftover_cluster(dir: &std::path::Path) {
+    if !dir.join("postmaster.pid").exists() {
+        return;
+    }
+    let dir = dir.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || {
+        croupier::db::embedded::Cluster::start(&dir, croupier::db::embedded::Profile::Server)
+            .and_then(|cluster| cluster.stop())
+    })
+    .await;
 }
 
 /// The server's address, data folder, log and environment: its database through the proxy.
