@@ -173,7 +173,7 @@ impl Provider {
             let call = self.next_call();
             let answer = self.decide(&call).await;
             match answer {
-                Some(answer) => self.learn(&call, &answer),
+                Some((answer, retried)) => self.learn(&call, &answer, retried),
                 None => {
                     self.tally.undecided += 1;
                     self.tally
@@ -296,8 +296,9 @@ impl Provider {
         }
     }
 
-    /// Sends the call until it has a definite answer (None: still undecided at the end).
-    async fn decide(&mut self, call: &Call) -> Option<Answer> {
+    /// Sends the call until it has a definite answer (None: still undecided at the end);
+    /// with whether it took more than one attempt.
+    async fn decide(&mut self, call: &Call) -> Option<(Answer, bool)> {
         let first_sent = Instant::now();
         // The last fault seen under way while the call was being decided.
         let mut marker = self.shared.fault.load(Ordering::Relaxed);
@@ -338,7 +339,7 @@ impl Provider {
                 });
             }
         }
-        answer
+        answer.map(|a| (a, retrying))
     }
 
     /// One attempt: the answer (None: no HTTP answer) and the fault under way when it ended
@@ -383,16 +384,19 @@ impl Provider {
         (answer, fault)
     }
 
-    /// Updates the model from a definite answer, and checks the answer against it.
-    fn learn(&mut self, call: &Call, answer: &Answer) {
+    /// Updates the model from a definite answer, and checks the answer against it. A money
+    /// call is applied now (1) or, sent again after an undecided attempt, may have been
+    /// before (104).
+    fn learn(&mut self, call: &Call, answer: &Answer, retried: bool) {
         let applied = answer.code == 1 || answer.code == 104;
+        let money: &[i64] = if retried { &[1, 104] } else { &[1] };
         let (expected, kind): (&[i64], &str) = match call.plan {
             Plan::Balance => (&[1], "balance"),
             Plan::PayInAfterRefund => (&[6], "payInAfterRefund"),
-            Plan::PayIn { .. } => (&[1, 104], "payIn"),
-            Plan::PayOut { .. } => (&[1, 104], "payOut"),
-            Plan::PayInOut { .. } => (&[1, 104], "payInOut"),
-            Plan::Refund { .. } => (&[1, 104], "refund"),
+            Plan::PayIn { .. } => (money, "payIn"),
+            Plan::PayOut { .. } => (money, "payOut"),
+            Plan::PayInOut { .. } => (money, "payInOut"),
+            Plan::Refund { .. } => (money, "refund"),
         };
         self.tally.call(kind);
         if !expected.contains(&answer.code) {
