@@ -190,7 +190,7 @@ struct ChaosArgs {
     #[arg(long, default_value_t = 3000)]
     bet_deadline_ms: u64,
     /// A bet call answered later than this fails the run (default: the bet deadline plus
-    /// 2 s for a busy machine). Unoptimized (debug) servers need more after a reconnect.
+    /// 2 s for a busy machine; 0: answer times reported, not checked).
     #[arg(long)]
     answer_bound_ms: Option<u64>,
     /// Seconds the calls under way at the end may take to be decided.

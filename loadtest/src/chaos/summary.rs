@@ -65,10 +65,14 @@ pub fn print(o: &Outcome) {
         b.missing_from_journal,
         if b.reconcile_ok { "ok" } else { "FAILED" }
     );
+    let late = match o.answer_bound_ms {
+        0 => "answer times not checked".to_string(),
+        bound => format!("{} bet calls answered later than {bound} ms", t.late),
+    };
     println!(
-        "during the load: {} unexpected answers, {} balances answered off the model, {} bet \
-         calls answered later than {} ms, {} calls undecided",
-        t.unexpected, t.balance_off, t.late, o.answer_bound_ms, t.undecided
+        "during the load: {} unexpected answers, {} balances answered off the model, {late}, \
+         {} calls undecided",
+        t.unexpected, t.balance_off, t.undecided
     );
     println!("slowest call: {} ms: {}", t.slowest_ms, t.slowest);
     for e in t.examples.iter().chain(b.examples.iter()) {

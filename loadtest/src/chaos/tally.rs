@@ -53,7 +53,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Counts one attempt; returns whether it was a late bet call.
+    /// Counts one attempt; returns whether it was a late bet call (never, with a zero bound).
     pub fn attempt(
         &mut self,
         fault: usize,
@@ -81,7 +81,7 @@ impl Tally {
         }
         // No answer at all within the attempt's limit counts as late too: the server was up
         // (a killed server refuses or drops at once).
-        let late = took > bound;
+        let late = !bound.is_zero() && took > bound;
         if late {
             self.late += 1;
         }
