@@ -351,9 +351,11 @@ fn fits(call: &Call, expect: &Expect, seen: &Seen) -> bool {
 /// An amount in cents, if it is a whole number of cents.
 fn cents(d: Decimal) -> Option<Cents> {
     let c = d * Decimal::from(100);
-    (c.fract().is_zero())
-        .then(|| i64::try_from(c).ok())
-        .flatten()
+    if c.fract().is_zero() {
+        i64::try_from(c).ok()
+    } else {
+        None
+    }
 }
 
 fn raw_cents(raw: Option<&&RawValue>) -> Option<Cents> {

@@ -5,6 +5,7 @@
 //!
 //! `CROUPIER_MODEL_OPS` (default 100000): calls in all, half in each mode.
 //! `CROUPIER_MODEL_SEED`: the seed of the scripts (printed at the start of each mode).
+//! `CROUPIER_MODEL_PLAYERS` (default 32): players side by side in a case, on average.
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
@@ -24,8 +25,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use crate::driver::Tally;
 use crate::helpers::{spawn_app_with, TestApp};
 
-/// Players side by side in a case (on average), and operations per player (on average).
-const PLAYERS: usize = 32;
+/// Operations per player, on average.
 const OPS: usize = 40;
 /// Cases between two reconciles: at least this many, and more as the ledger grows (a
 /// reconcile reads all of it).
@@ -69,6 +69,7 @@ fn seed() -> u64 {
 fn run(batching: Option<BatchSettings>, mode: &str, mode_salt: u64) {
     let target = env_number("CROUPIER_MODEL_OPS").unwrap_or(100_000) / 2;
     let seed = seed();
+    let players = env_number("CROUPIER_MODEL_PLAYERS").map_or(32, |n| n.max(1) as usize);
     eprintln!("model, {mode}: {target} calls, CROUPIER_MODEL_SEED={seed}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,18 +80,14 @@ fn run(batching: Option<BatchSettings>, mode: &str, mode_salt: u64) {
     let (started, mut cases, mut round) = (Instant::now(), 0u64, 0u64);
     while calls.load(Ordering::Relaxed) < target {
         let done = calls.load(Ordering::Relaxed);
-        let per_case = if cases == 0 {
-            (PLAYERS * OPS) as u64
-        } else {
-            done / cases
-        };
+        let per_case = done.checked_div(cases).unwrap_or((players * OPS) as u64);
         let round_cases =
             ((target - done) / per_case.max(1) + 1).min(CASES_PER_ROUND.max(cases / 4));
         run_round(
             &rt,
             (&app, &tally),
             (seed, mode_salt, round),
-            round_cases,
+            (players, round_cases),
             &calls,
         );
         let reconciling = Instant::now();
@@ -120,7 +117,7 @@ fn run_round(
     rt: &tokio::runtime::Runtime,
     (app, tally): (&TestApp, &Tally),
     (seed, mode, round): (u64, u64, u64),
-    cases: u64,
+    (players, cases): (usize, u64),
     calls: &AtomicU64,
 ) {
     let config = Config {
@@ -131,7 +128,7 @@ fn run_round(
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(config, rng(seed, mode, round));
-    let outcome = runner.run(&ops::case(PLAYERS, OPS), |scripts| {
+    let outcome = runner.run(&ops::case(players, OPS), |scripts| {
         let n = rt
             .block_on(driver::run_case(app, tally, &scripts))
             .map_err(TestCaseError::fail)?;
