@@ -94,16 +94,49 @@ impl Admin {
         Ok(credentials)
     }
 
-    /// Chooses the rail (`inabit` or `b2binpay`) of an operator's crypto payouts.
-    pub async fn operator_set_payout_rail(&self, operator: &str, rail: &str) -> Result<(), Error> {
+    /// Chooses an operator's treasury: the rail (`inabit` or `b2binpay`) of its crypto
+    /// payouts and the provider wallet on that rail they are sent from. Payouts held before
+    /// keep the wallet they were held for.
+    pub async fn operator_set_payout_rail(
+        &self,
+        operator: &str,
+        rail: &str,
+        wallet: &str,
+    ) -> Result<(), Error> {
         if crate::ledger::crypto::Rail::parse(rail).is_err() {
             return Err(Error::bad_value("rail must be inabit or b2binpay"));
+        }
+        let wallet = wallet.trim();
+        if wallet.is_empty() || wallet.len() > 200 || wallet.chars().any(char::is_control) {
+            return Err(Error::bad_value("wallet must be a provider wallet id"));
         }
         let client = self.pool.get().await?;
         let n = client
             .execute(
-                "UPDATE counterparties SET payout_rail = $2 WHERE id = $1 AND role = 'operator'",
-                &[&operator, &rail],
+                "UPDATE counterparties SET payout_rail = $2, payout_wallet = $3
+                  WHERE id = $1 AND role = 'operator'",
+                &[&operator, &rail, &wallet],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::bad_value("no such operator"));
+        }
+        Ok(())
+    }
+
+    /// Whether the operator's crypto payouts may take value that did not come in as crypto
+    /// (transfer-API deposits, winnings beyond what was deposited in crypto).
+    pub async fn operator_set_fiat_crypto_payouts(
+        &self,
+        operator: &str,
+        allowed: bool,
+    ) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE counterparties SET fiat_crypto_payouts = $2
+                  WHERE id = $1 AND role = 'operator'",
+                &[&operator, &allowed],
             )
             .await?;
         if n == 0 {

@@ -23,20 +23,20 @@
 //! | `CROUPIER_CRYPTO_HTTP_TIMEOUT_MS` | `10000` | limit on every provider call |
 //! | `CROUPIER_CRYPTO_DB_POOL_SIZE` | `4` | database connections of the crypto work (jobs, deposit addresses, provider calls), a pool apart from the bet path's |
 //! | `CROUPIER_CRYPTO_POLL_SECONDS` | `120` | deposit polling interval (0 = off) |
+//! | `CROUPIER_INABIT_WEBHOOK_RATE`, `_BURST` | `20`, `100` | inabit webhooks taken per second from one source address, after a burst (beyond: 429) |
+//! | `CROUPIER_CRYPTO_MAX_PENDING_EVENTS` | `10000` | events waiting beyond which webhooks are refused (503) |
 //! | `CROUPIER_CRYPTO_PAYOUT_SECONDS` | `30` | payout tracking and recovery interval (0 = off) |
 //! | `CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS` | `60` | a payout in flight is left alone this long before recovery looks at it |
 //! | `CROUPIER_INABIT_GRAPHQL_URL` | `https://api.inabit.com/graphql` | Platform API |
 //! | `CROUPIER_INABIT_TERMINAL_URL` | `https://api.inabit.biz` | Terminal API |
 //! | `CROUPIER_INABIT_TERMINAL_KEY` | unset | Terminal API key (secret) |
 //! | `CROUPIER_INABIT_LOGIN_TOKEN` | unset | API Admin login token to start from (secret; the database keeps the refreshed one) |
-//! | `CROUPIER_INABIT_WALLET_ID` | unset | inabit wallet payouts are sent from |
 //! | `CROUPIER_INABIT_DEPOSITS_PATH` | `/v1/customer/transactions` | Terminal resource read to confirm and poll deposits |
 //! | `CROUPIER_INABIT_ACCESS_TOKEN_TTL_SECONDS` | `900` | access token lifetime (renewed after two thirds) |
 //! | `CROUPIER_INABIT_LOGIN_REFRESH_DAYS` | `20` | login token age at which it is refreshed (it lives 30) |
 //! | `CROUPIER_INABIT_PRIORITY` | `Medium` | withdrawal priority |
 //! | `CROUPIER_B2BINPAY_URL` | `https://api.b2binpay.com` | B2BINPAY API base |
 //! | `CROUPIER_B2BINPAY_CLIENT_ID`, `_CLIENT_SECRET` | unset | v3 client credentials (secret) |
-//! | `CROUPIER_B2BINPAY_WALLET_ID` | unset | wallet payouts are sent from |
 //! | `CROUPIER_B2BINPAY_CALLBACK_URL` | unset | our public callback URL, sent with each payout |
 //! | `CROUPIER_B2BINPAY_LOGIN`, `_PASSWORD` | unset | older API: callbacks are signed with SHA-256(login + password) |
 //! | `CROUPIER_B2BINPAY_CALLBACK_SECRET` | unset | v3 callback secret (the HMAC key when set) |
@@ -165,6 +165,18 @@ pub struct CryptoSettings {
     pub crypto_db_pool_size: usize,
     #[arg(long, env = "CROUPIER_CRYPTO_POLL_SECONDS", default_value_t = 120)]
     pub crypto_poll_seconds: u64,
+    /// inabit webhooks taken per second from one source address (after a burst).
+    #[arg(long, env = "CROUPIER_INABIT_WEBHOOK_RATE", default_value_t = 20)]
+    pub inabit_webhook_rate: u32,
+    #[arg(long, env = "CROUPIER_INABIT_WEBHOOK_BURST", default_value_t = 100)]
+    pub inabit_webhook_burst: u32,
+    /// Events waiting to be confirmed beyond which webhooks are refused (503).
+    #[arg(
+        long,
+        env = "CROUPIER_CRYPTO_MAX_PENDING_EVENTS",
+        default_value_t = 10_000
+    )]
+    pub crypto_max_pending_events: i64,
     #[arg(long, env = "CROUPIER_CRYPTO_PAYOUT_SECONDS", default_value_t = 30)]
     pub crypto_payout_seconds: u64,
     #[arg(
@@ -189,8 +201,6 @@ pub struct CryptoSettings {
     pub inabit_terminal_key: Option<String>,
     #[arg(skip = secret("CROUPIER_INABIT_LOGIN_TOKEN"))]
     pub inabit_login_token: Option<String>,
-    #[arg(long, env = "CROUPIER_INABIT_WALLET_ID")]
-    pub inabit_wallet_id: Option<String>,
     #[arg(
         long,
         env = "CROUPIER_INABIT_DEPOSITS_PATH",
@@ -217,8 +227,6 @@ pub struct CryptoSettings {
     pub b2binpay_client_id: Option<String>,
     #[arg(skip = secret("CROUPIER_B2BINPAY_CLIENT_SECRET"))]
     pub b2binpay_client_secret: Option<String>,
-    #[arg(long, env = "CROUPIER_B2BINPAY_WALLET_ID")]
-    pub b2binpay_wallet_id: Option<String>,
     #[arg(long, env = "CROUPIER_B2BINPAY_CALLBACK_URL")]
     pub b2binpay_callback_url: Option<String>,
     #[arg(skip = secret("CROUPIER_B2BINPAY_LOGIN"))]
@@ -255,8 +263,17 @@ impl CryptoSettings {
             .crypto_http_timeout_ms
             .saturating_mul(4)
             .saturating_add(10_000);
-        let payouts_on = nonempty(&self.inabit_wallet_id).is_some()
-            || nonempty(&self.b2binpay_wallet_id).is_some();
+        for moved in ["CROUPIER_INABIT_WALLET_ID", "CROUPIER_B2BINPAY_WALLET_ID"] {
+            if std::env::var_os(moved).is_some() {
+                anyhow::bail!(
+                    "{moved} is no longer read: payout wallets are each operator's \
+                     (croupier admin operator set-payout-rail --operator ID --rail RAIL --wallet ID)"
+                );
+            }
+        }
+        let payouts_on = nonempty(&self.inabit_login_token).is_some()
+            || nonempty(&self.b2binpay_client_id).is_some()
+            || nonempty(&self.b2binpay_login).is_some();
         if payouts_on && self.crypto_payout_idle_seconds.saturating_mul(1000) <= busiest_ms {
             anyhow::bail!(
                 "CROUPIER_CRYPTO_PAYOUT_IDLE_SECONDS must be more than {} s (4 x CROUPIER_CRYPTO_HTTP_TIMEOUT_MS + 10 s)",
@@ -269,7 +286,6 @@ impl CryptoSettings {
                 terminal_url: self.inabit_terminal_url.clone(),
                 terminal_key: nonempty(&self.inabit_terminal_key),
                 login_token: nonempty(&self.inabit_login_token),
-                wallet_id: nonempty(&self.inabit_wallet_id),
                 deposits_path: self.inabit_deposits_path.clone(),
                 access_token_ttl: Duration::from_secs(self.inabit_access_token_ttl_seconds.max(3)),
                 login_refresh_after: Duration::from_secs(
@@ -281,7 +297,6 @@ impl CryptoSettings {
                 base_url: self.b2binpay_url.clone(),
                 client_id: nonempty(&self.b2binpay_client_id),
                 client_secret: nonempty(&self.b2binpay_client_secret),
-                wallet_id: nonempty(&self.b2binpay_wallet_id),
                 callback_url: nonempty(&self.b2binpay_callback_url),
                 login: nonempty(&self.b2binpay_login),
                 password: nonempty(&self.b2binpay_password),
@@ -294,6 +309,11 @@ impl CryptoSettings {
             payout_interval: every(self.crypto_payout_seconds),
             payout_idle: Duration::from_secs(self.crypto_payout_idle_seconds),
             login_check_interval: Some(Duration::from_secs(3600)),
+            webhooks: crate::crypto::webhooks::WebhookLimits {
+                per_second: self.inabit_webhook_rate,
+                burst: self.inabit_webhook_burst,
+                max_pending: self.crypto_max_pending_events.max(1),
+            },
         })
     }
 }

@@ -335,7 +335,9 @@ async fn listen_for_changes(database_url: String, state: Arc<AppState>) {
                 driver.abort();
                 tracing::warn!("cache invalidation connection lost; reconnecting");
             }
-            Err(e) => tracing::warn!(error = %e, "cache invalidation: cannot connect; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cache invalidation: cannot connect; retrying")
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

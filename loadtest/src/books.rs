@@ -45,7 +45,7 @@ async fn verify_against(
     seamless: bool,
 ) -> anyhow::Result<Books> {
     let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        croupier::db::link::connect(database_url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     let missing_sql = if seamless {
         "SELECT count(*) FROM unnest($2::text[]) AS b(id)

@@ -5,11 +5,14 @@
 //! - `run`: closed and open loop engines with coordinated-omission-corrected latency;
 //! - `players`: the load-test players and their sessions;
 //! - `books`: the after-run check that every acknowledged bet is journaled and reconciles;
+//! - `chaos`: the server under load while it is killed, its database crashed and the link
+//!   between them broken, then the books against the players' own model;
 //! - `bench`: pgbench on the ledger's own SQL versus the server over HTTP, in one run;
 //! - `report`: summary lines, JSON and the latency-versus-throughput chart.
 
 pub mod bench;
 pub mod books;
+pub mod chaos;
 pub mod client;
 pub mod players;
 pub mod report;
@@ -38,7 +41,7 @@ pub async fn seed_seamless(
 ) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        croupier::db::link::connect(database_url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     croupier::db::migrate::run(&mut client).await?;
     let admin = Admin::new(pool.clone());
@@ -74,7 +77,7 @@ pub async fn seed_seamless(
 pub async fn seed(database_url: &str, players: i32, funds: &str) -> anyhow::Result<Fixture> {
     let pool = croupier::db::pool(database_url, 2, croupier::db::Limits::unlimited())?;
     let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        croupier::db::link::connect(database_url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     croupier::db::migrate::run(&mut client).await?;
     let admin = Admin::new(pool.clone());

@@ -15,9 +15,12 @@
 --
 -- Locked funds: a locked crypto deposit (detected, not yet confirmed) counts in the balance.
 -- Whether it may be staked is the operator's `locked_play`: true lets bets use the whole
--- balance, false only the unlocked part. Wins and refunds are never limited. `locked` comes
--- with the wallet row each function already locks, `locked_play` with the operator row each
--- already reads: no extra query on the hot path.
+-- balance, false only the unlocked part. Wins and refunds are never limited, but while the
+-- wallet holds locked funds that may be staked, what they credit is locked too
+-- (`locked_wins`), until no deposit of the wallet is unconfirmed: a win on coins that never
+-- arrive is not withdrawable. `locked` comes with the wallet row each function already locks,
+-- `locked_play` with the operator row each already reads: no extra query on the hot path
+-- unless the wallet holds locked funds.
 --
 -- A player or operator is taken as blocked unless its status is 'active': a status this code
 -- does not know fails closed.
@@ -264,6 +267,7 @@ DECLARE
     w_locked   numeric[];
     w_version  bigint[];
     w_moved    boolean[];
+    w_lockwin  numeric[];
     c_wallet   int[];
     c_live     boolean[];
     c_blocked  boolean[];
@@ -312,8 +316,8 @@ BEGIN
 
     SELECT array_agg(id ORDER BY id), array_agg(player_id ORDER BY id),
            array_agg(balance ORDER BY id), array_agg(locked ORDER BY id),
-           array_agg(version ORDER BY id), array_agg(false)
-      INTO w_ids, w_players, w_balance, w_locked, w_version, w_moved
+           array_agg(version ORDER BY id), array_agg(false), array_agg(0::numeric)
+      INTO w_ids, w_players, w_balance, w_locked, w_version, w_moved, w_lockwin
       FROM (SELECT w.id, w.player_id, w.balance, w.locked, w.version FROM wallets w
              WHERE w.id IN (SELECT wallet_id FROM sessions WHERE id = ANY (p_sessions))
              ORDER BY w.id
@@ -372,6 +376,9 @@ BEGIN
             j_after := j_after || w_balance[k];
             j_provider := j_provider || p_providers[i];
             j_bet := j_bet || p_bets[i];
+            IF st.leg1_amount > 0 AND w_locked[k] > 0 AND c_locked_play[i] THEN
+                w_lockwin[k] := w_lockwin[k] + st.leg1_amount;
+            END IF;
         END IF;
         IF st.leg2_id IS NOT NULL THEN
             w_balance[k] := w_balance[k] + st.leg2_amount;
@@ -388,6 +395,9 @@ BEGIN
             j_after := j_after || w_balance[k];
             j_provider := j_provider || p_providers[i];
             j_bet := j_bet || p_bets[i];
+            IF st.leg2_amount > 0 AND w_locked[k] > 0 AND c_locked_play[i] THEN
+                w_lockwin[k] := w_lockwin[k] + st.leg2_amount;
+            END IF;
         END IF;
         RETURN NEXT ROW(st.status, st.bet_tx, st.win_tx, st.refund_tx,
                         CASE WHEN st.status IN ('ok', 'duplicate') THEN w_balance[k] END
@@ -395,8 +405,10 @@ BEGIN
     END LOOP;
 
     IF cardinality(j_id) > 0 THEN
-        UPDATE wallets w SET balance = m.balance, version = m.version, updated_at = now()
-          FROM unnest(w_ids, w_balance, w_version, w_moved) AS m (id, balance, version, moved)
+        UPDATE wallets w SET balance = m.balance, version = m.version, updated_at = now(),
+               locked = w.locked + m.lockwin, locked_wins = w.locked_wins + m.lockwin
+          FROM unnest(w_ids, w_balance, w_version, w_moved, w_lockwin)
+               AS m (id, balance, version, moved, lockwin)
          WHERE w.id = m.id AND m.moved;
         INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
                              provider_id, bet_id)
@@ -417,6 +429,7 @@ DECLARE
     s   record;
     st  bet_step;
     r   bet_outcome;
+    v_credit numeric;
 BEGIN
     -- The call's request id, claimed in the call's own transaction (NULL: claimed
     -- elsewhere). Claimed before: a replay, refused.
@@ -472,6 +485,15 @@ BEGIN
         r.balance := ledger_post(s.wallet_id, s.player_id, p_provider, p_bet_id, NULL,
                                  st.leg1_id, st.leg1_kind, st.leg1_amount,
                                  st.leg2_id, st.leg2_kind, st.leg2_amount);
+        v_credit := greatest(st.leg1_amount, 0) + greatest(coalesce(st.leg2_amount, 0), 0);
+        IF s.locked > 0 AND v_credit > 0 THEN
+            UPDATE wallets w SET locked = w.locked + v_credit,
+                   locked_wins = w.locked_wins + v_credit
+             WHERE w.id = s.wallet_id
+               AND (SELECT op.locked_play FROM players pl
+                      JOIN counterparties op ON op.id = pl.operator_id
+                     WHERE pl.id = s.player_id);
+        END IF;
     ELSIF st.status IN ('ok', 'duplicate') THEN
         r.balance := s.balance;
     END IF;

@@ -2,6 +2,15 @@
 -- decisions on a deposit waiting in review. Journal kinds: crypto_deposit (+), crypto_reversal
 -- (-); a locked deposit also adds its amount to `wallets.locked`.
 
+-- Ends the locking of winnings (`wallets.locked_wins`, see bets.sql) once no deposit of the
+-- wallet is unconfirmed any more. The caller holds the wallet's lock.
+CREATE FUNCTION crypto_wins_release(p_wallet uuid) RETURNS void LANGUAGE sql AS $$
+    UPDATE wallets w SET locked = w.locked - w.locked_wins, locked_wins = 0
+     WHERE w.id = p_wallet AND w.locked_wins > 0
+       AND NOT EXISTS (SELECT 1 FROM crypto_deposits d
+                        WHERE d.wallet_id = p_wallet AND d.locked_amount > 0)
+$$;
+
 -- Applies what inabit's API says of a deposit (never what a webhook says: the caller has read
 -- it from the API). Idempotent by (transaction id, target state); states only move forward,
 -- so a late or repeated event changes nothing. Lock order: the wallet, then the deposit row.
@@ -37,7 +46,7 @@ BEGIN
     SELECT * INTO a FROM crypto_addresses ca
      WHERE ca.address = p_address AND ca.asset = p_asset AND ca.blockchain = p_blockchain;
     IF FOUND THEN
-        SELECT wl.id, wl.player_id, wl.currency, wl.balance, wl.locked INTO w
+        SELECT wl.id, wl.player_id, wl.currency, wl.balance, wl.locked, wl.locked_wins INTO w
           FROM wallets wl WHERE wl.id = a.wallet_id FOR UPDATE;
         v_currency := w.currency;
     END IF;
@@ -151,9 +160,11 @@ BEGIN
     IF v_target = 'completed' AND d.coin_amount = p_coin_amount THEN
         UPDATE wallets SET locked = locked - d.locked_amount WHERE id = w.id;
         UPDATE crypto_deposits cd SET state = 'completed', locked_amount = 0 WHERE cd.id = d.id;
+        PERFORM crypto_wins_release(w.id);
         RETURN QUERY SELECT 'applied'::text, d.id, 'completed'::text;
-    ELSIF v_target = 'reversed' AND w.balance >= d.credited THEN
-        -- The coins never arrived: the credit is taken back whenever the wallet holds it.
+    ELSIF v_target = 'reversed' AND w.balance >= d.credited AND w.locked_wins = 0 THEN
+        -- The coins never arrived: the credit is taken back whenever the wallet holds it
+        -- and nothing was won while it was unconfirmed.
         PERFORM ledger_post(w.id, w.player_id, NULL, NULL, d.id, p_journal, 'crypto_reversal',
                             -d.credited);
         UPDATE wallets SET locked = locked - d.locked_amount WHERE id = w.id;
@@ -161,11 +172,13 @@ BEGIN
          WHERE cd.id = d.id;
         RETURN QUERY SELECT 'applied'::text, d.id, 'reversed'::text;
     ELSE
-        -- Spent in play before it failed, a changed amount, or an under/overcharge after
-        -- detection:
-        -- the credit stays locked (so what is left cannot be withdrawn) and a person decides
+        -- Spent in play before it failed, won on while unconfirmed, a changed amount, or an
+        -- under/overcharge after detection: the credit (and any locked winnings) stays
+        -- locked, so what is left cannot be withdrawn, and a person decides
         -- (`crypto_deposit_settle`).
-        v_reason := CASE WHEN v_target = 'reversed' THEN 'reversal_spent'
+        v_reason := CASE WHEN v_target = 'reversed' AND w.locked_wins > 0
+                         THEN 'failed_with_winnings'
+                         WHEN v_target = 'reversed' THEN 'reversal_spent'
                          WHEN v_target = 'completed' THEN 'amount_changed'
                          ELSE v_status_reason END;
         UPDATE crypto_deposits cd SET state = 'review', review_reason = v_reason
@@ -233,6 +246,7 @@ BEGIN
     UPDATE crypto_deposits cd SET state = p_outcome, locked_amount = 0, updated_at = now(),
            credited = CASE WHEN p_outcome = 'reversed' THEN 0 ELSE cd.credited END
      WHERE cd.id = d.id;
+    PERFORM crypto_wins_release(w.id);
     UPDATE crypto_reviews SET resolved_at = now()
      WHERE subject_id = d.id AND resolved_at IS NULL;
     RETURN 'applied';

@@ -2,17 +2,30 @@
 -- payout, and a person's decision on a payout waiting in review. Journal kinds: payout_hold
 -- (-), payout_release (+).
 
+-- What of a wallet's value may leave in crypto: what came in as confirmed crypto deposits,
+-- less what payouts hold or paid. The caller holds the wallet's lock.
+CREATE FUNCTION crypto_funded(p_wallet uuid) RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT sum(d.credited) FROM crypto_deposits d
+                      WHERE d.wallet_id = p_wallet AND d.state = 'completed'), 0)
+         - coalesce((SELECT sum(p.amount) FROM crypto_payouts p
+                      WHERE p.wallet_id = p_wallet
+                        AND p.state IN ('held', 'submitted', 'paid', 'review')), 0)
+$$;
+
 -- Opens a payout: idempotent by (operator, transaction id). Under the wallet lock, takes the
 -- amount out of the withdrawable balance into a hold (a payout_hold journal row), converting
--- it to the coin at the stored rate, rounded down to the asset's decimals. A refusal
--- (insufficient withdrawable balance) is recorded and answered again on a retry.
+-- it to the coin at the stored rate, rounded down to the asset's decimals; the payout is sent
+-- from the operator's wallet `p_source_wallet`. Unless the operator allows fiat-funded crypto
+-- payouts, the amount must also be crypto-funded (`crypto_funded`). A refusal (insufficient
+-- withdrawable or crypto-funded balance) is recorded and answered again on a retry.
 --
 -- Returns the status (ok | duplicate | conflict | player_not_found | no_rate |
--- insufficient_funds | amount_too_small) and the payout id.
+-- insufficient_funds | not_crypto_funded | amount_too_small) and the payout id.
 CREATE FUNCTION crypto_payout_hold(p_operator text, p_external_id text, p_currency text,
                                    p_amount numeric, p_transaction_id text, p_asset text,
                                    p_blockchain text, p_address text, p_asset_scale integer,
-                                   p_rail text, p_payout uuid, p_journal uuid, p_key uuid)
+                                   p_rail text, p_source_wallet text, p_payout uuid,
+                                   p_journal uuid, p_key uuid)
 RETURNS TABLE (status text, payout_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -20,6 +33,7 @@ DECLARE
     p       crypto_payouts%ROWTYPE;
     v_rate  numeric;
     v_coin  numeric;
+    v_refusal text;
 BEGIN
     SELECT wl.id, wl.player_id, wl.balance, wl.locked INTO w
       FROM players pl JOIN wallets wl ON wl.player_id = pl.id AND wl.currency = p_currency
@@ -56,22 +70,25 @@ BEGIN
         RETURN;
     END IF;
 
+    IF greatest(w.balance - w.locked, 0) < p_amount THEN
+        v_refusal := 'insufficient_funds';
+    ELSIF NOT (SELECT o.fiat_crypto_payouts FROM counterparties o WHERE o.id = p_operator)
+          AND crypto_funded(w.id) < p_amount THEN
+        v_refusal := 'not_crypto_funded';
+    END IF;
     INSERT INTO crypto_payouts (id, operator_id, transaction_id, player_id, wallet_id, currency,
                                 amount, asset, blockchain, address, coin_amount, rate, rail,
-                                state, refusal, idempotency_key)
+                                source_wallet, state, refusal, idempotency_key)
     VALUES (p_payout, p_operator, p_transaction_id, w.player_id, w.id, p_currency, p_amount,
-            p_asset, p_blockchain, p_address, v_coin, v_rate, p_rail,
-            CASE WHEN greatest(w.balance - w.locked, 0) >= p_amount THEN 'held' ELSE 'refused' END,
-            CASE WHEN greatest(w.balance - w.locked, 0) >= p_amount THEN NULL
-                 ELSE 'insufficient_funds' END,
-            p_key)
+            p_asset, p_blockchain, p_address, v_coin, v_rate, p_rail, p_source_wallet,
+            CASE WHEN v_refusal IS NULL THEN 'held' ELSE 'refused' END, v_refusal, p_key)
     ON CONFLICT ON CONSTRAINT crypto_payouts_operator_transaction_unique DO NOTHING;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'conflict'::text, NULL::uuid;
         RETURN;
     END IF;
-    IF greatest(w.balance - w.locked, 0) < p_amount THEN
-        RETURN QUERY SELECT 'insufficient_funds'::text, p_payout;
+    IF v_refusal IS NOT NULL THEN
+        RETURN QUERY SELECT v_refusal, p_payout;
         RETURN;
     END IF;
     PERFORM ledger_post(w.id, w.player_id, NULL, NULL, p_payout, p_journal, 'payout_hold',

@@ -11,6 +11,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::crypto::b2binpay::CallbackError;
+use crate::crypto::webhooks::Busy;
 use crate::error::Error;
 use crate::startup::AppState;
 
@@ -38,15 +39,35 @@ async fn inabit_webhook(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let source = req.peer_addr().map(|a| a.ip());
     let recorded = match crate::api::read_body(&req, payload).await {
-        Ok(body) => state.crypto.record_webhook(&body).await,
+        Ok(body) => state.crypto.record_webhook(&body, source).await,
         Err(e) => Err(e),
     };
     match recorded {
-        Ok(id) => json(
+        Ok(Ok(id)) => json(
             actix_web::http::StatusCode::OK,
             serde_json::json!({"received": id}),
         ),
+        // Not stored: inabit delivers again later, and polling finds every deposit anyway.
+        Ok(Err(busy)) => {
+            let (status, message) = match busy {
+                Busy::RateLimited => (
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    "too many webhooks from this source",
+                ),
+                Busy::QueueFull => (
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "too many events waiting",
+                ),
+            };
+            let mut answer = json(status, serde_json::json!({"message": message}));
+            answer.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            answer
+        }
         Err(e @ (Error::BadFormat(_) | Error::BadValue(_))) => json(
             actix_web::http::StatusCode::BAD_REQUEST,
             serde_json::json!({"message": e.to_string()}),

@@ -1,6 +1,7 @@
 //! inabit's Remote Approver: before signing a transaction inabit asks us whether to. Yes only
-//! for a withdrawal (`transactionType`) we created, with the same address, asset, blockchain
-//! and amount, and tied (atomically) to that payout alone.
+//! for a withdrawal (`transactionType`) we created, from the operator's wallet the payout was
+//! held for, with the same address, asset, blockchain and amount, and tied (atomically) to
+//! that payout alone.
 
 use std::str::FromStr;
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::inabit::Transaction;
 use super::{http, Crypto};
 use crate::ledger::crypto::{Payout, Rail};
 
@@ -75,8 +77,23 @@ impl Crypto {
     }
 
     /// The payout an inabit transaction is for: the one tied to it, or the one its note names
-    /// (the withdrawal's creation answer may not have reached us yet).
+    /// (the withdrawal's creation answer may not have reached us yet). Either way the
+    /// transaction is read from inabit, and it must leave from the payout's wallet.
     async fn approval_payout(&self, id: &str) -> Result<Payout, String> {
+        let tx = self
+            .inabit
+            .transaction(id)
+            .await
+            .map_err(|e| format!("cannot read the transaction: {e}"))?
+            .ok_or("inabit does not know the transaction")?;
+        let payout = self.payout_of(id, &tx).await?;
+        if tx.wallet_id.is_none() || tx.wallet_id != payout.source_wallet {
+            return Err("not from the operator's payout wallet".into());
+        }
+        Ok(payout)
+    }
+
+    async fn payout_of(&self, id: &str, tx: &Transaction) -> Result<Payout, String> {
         if let Some(payout) = self
             .ledger
             .payout_by_provider_ref(Rail::Inabit, id)
@@ -85,12 +102,6 @@ impl Crypto {
         {
             return Ok(payout);
         }
-        let tx = self
-            .inabit
-            .transaction(id)
-            .await
-            .map_err(|e| format!("cannot read the transaction: {e}"))?
-            .ok_or("inabit does not know the transaction")?;
         let payout_id = tx
             .note
             .as_deref()

@@ -27,8 +27,6 @@ pub struct B2binpayConfig {
     pub base_url: String,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-    /// The wallet payouts are sent from.
-    pub wallet_id: Option<String>,
     /// Where B2BINPAY sends payout callbacks (our public URL).
     pub callback_url: Option<String>,
     /// Older API: callbacks are signed with SHA-256(login + password).
@@ -45,7 +43,6 @@ impl std::fmt::Debug for B2binpayConfig {
             .field("base_url", &self.base_url)
             .field("client_id", &hidden(&self.client_id))
             .field("client_secret", &hidden(&self.client_secret))
-            .field("wallet_id", &self.wallet_id)
             .field("callback_url", &self.callback_url)
             .field("login", &hidden(&self.login))
             .field("password", &hidden(&self.password))
@@ -132,12 +129,9 @@ impl B2binpay {
         ))
     }
 
-    /// Checks that a payout can be sent now (wallet configured, an access token at hand), so
-    /// that a failure here is known not to have reached B2BINPAY.
+    /// Checks that a payout can be sent now (an access token at hand), so that a failure
+    /// here is known not to have reached B2BINPAY.
     pub async fn ready(&self) -> Result<(), ProviderError> {
-        if self.config.wallet_id.is_none() {
-            return Err(ProviderError::NotConfigured("the B2BINPAY wallet"));
-        }
         self.access_token(None).await.map(|_| ())
     }
 
@@ -145,17 +139,13 @@ impl B2binpay {
     /// payout id. Returns B2BINPAY's payout id.
     pub async fn create_payout(
         &self,
+        wallet: &str,
         idempotency_key: Uuid,
         tracking_id: &str,
         currency_id: &str,
         address: &str,
         amount: Decimal,
     ) -> Result<String, ProviderError> {
-        let wallet = self
-            .config
-            .wallet_id
-            .as_deref()
-            .ok_or(ProviderError::NotConfigured("the B2BINPAY wallet"))?;
         let body = serde_json::json!({
             "data": {
                 "type": "payout",

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::b2binpay::B2binpayConfig;
 use super::inabit::InabitConfig;
+use super::webhooks::WebhookLimits;
 
 /// One asset on one blockchain that we accept and pay out, with each provider's ids for it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -43,16 +44,19 @@ pub struct CryptoConfig {
     pub payout_idle: Duration,
     /// How often the login token's age is checked; None = off.
     pub login_check_interval: Option<Duration>,
+    /// Limits on the unsigned inabit webhook.
+    pub webhooks: WebhookLimits,
 }
 
 impl CryptoConfig {
-    /// The payout rails configured (a wallet to pay from): `inabit`, `b2binpay`.
+    /// The payout rails with credentials (able to pay from an operator's wallet): `inabit`,
+    /// `b2binpay`.
     pub fn payout_rails(&self) -> Vec<&'static str> {
         let mut rails = Vec::new();
-        if self.inabit.wallet_id.is_some() {
+        if self.inabit.login_token.is_some() {
             rails.push("inabit");
         }
-        if self.b2binpay.wallet_id.is_some() {
+        if self.b2binpay.client_id.is_some() || self.b2binpay.login.is_some() {
             rails.push("b2binpay");
         }
         rails
@@ -66,7 +70,6 @@ impl CryptoConfig {
                 terminal_url: "https://api.inabit.biz".into(),
                 terminal_key: None,
                 login_token: None,
-                wallet_id: None,
                 deposits_path: "/v1/customer/transactions".into(),
                 access_token_ttl: Duration::from_secs(15 * 60),
                 login_refresh_after: Duration::from_secs(20 * 24 * 3600),
@@ -76,7 +79,6 @@ impl CryptoConfig {
                 base_url: "https://api.b2binpay.com".into(),
                 client_id: None,
                 client_secret: None,
-                wallet_id: None,
                 callback_url: None,
                 login: None,
                 password: None,
@@ -89,6 +91,7 @@ impl CryptoConfig {
             payout_interval: None,
             payout_idle: Duration::from_secs(60),
             login_check_interval: None,
+            webhooks: WebhookLimits::default(),
         }
     }
 }

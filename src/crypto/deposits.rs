@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::inabit::Listed;
+use super::webhooks::Busy;
 use super::{http, sql, Crypto};
 use crate::error::Error;
 use crate::ledger::crypto::{DepositOutcome, FinishOutcome, Rail, ReopenOutcome, ReviewReason};
@@ -59,9 +60,18 @@ const PAGE: usize = 100;
 const BIG_PAGE: usize = 1000;
 
 impl Crypto {
-    /// Records an inabit webhook exactly as received and wakes the worker. Only a JSON object
-    /// is accepted.
-    pub async fn record_webhook(&self, body: &[u8]) -> Result<Uuid, Error> {
+    /// Records an inabit webhook from `source` exactly as received and wakes the worker, if
+    /// the webhook limits let it in (else the reason, nothing stored). Only a JSON object is
+    /// accepted.
+    pub async fn record_webhook(
+        &self,
+        body: &[u8],
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Result<Uuid, Busy>, Error> {
+        let client = self.pool.get().await?;
+        if let Err(busy) = self.webhooks.admit(source, &client).await? {
+            return Ok(Err(busy));
+        }
         let text =
             std::str::from_utf8(body).map_err(|_| Error::bad_format("the body is not UTF-8"))?;
         let value: Value =
@@ -74,12 +84,11 @@ impl Crypto {
             .get("data")
             .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
         let id = Uuid::now_v7();
-        let client = self.pool.get().await?;
         client
             .execute(sql::INSERT_WEBHOOK, &[&id, &event, &reference, &text])
             .await?;
         self.wake.notify_one();
-        Ok(id)
+        Ok(Ok(id))
     }
 
     /// Works through the recorded inabit events: each names a transaction, which is read
@@ -149,7 +158,13 @@ impl Crypto {
         }
         match self.inabit.deposit(reference).await? {
             None => {
+                // Dropped: no review entry, nothing retried (a real deposit that inabit lists
+                // later is applied by the polling job).
                 tracing::warn!(reference, "webhook for a deposit inabit does not confirm");
+                self.webhooks
+                    .counts
+                    .unknown_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(EventOutcome::Unconfirmed)
             }
             Some(report) => {

@@ -30,6 +30,7 @@ mod jobs;
 mod payouts;
 mod sql;
 mod status;
+pub mod webhooks;
 
 use std::sync::Mutex;
 
@@ -55,6 +56,7 @@ pub struct Crypto {
     jobs: Mutex<jobs::JobStatus>,
     /// One address creation at a time per player in this process.
     address_turns: addresses::Turns,
+    webhooks: webhooks::Webhooks,
 }
 
 impl Crypto {
@@ -72,10 +74,11 @@ impl Crypto {
             b2binpay: B2binpay::new(config.b2binpay.clone(), http),
             ledger: CryptoLedger::new(pool.clone()),
             pool,
-            config,
             wake: tokio::sync::Notify::new(),
             jobs: Mutex::new(jobs::JobStatus::default()),
             address_turns: addresses::Turns::default(),
+            webhooks: webhooks::Webhooks::new(config.webhooks),
+            config,
         })
     }
 

@@ -19,14 +19,20 @@ impl Crypto {
     /// order answers the payout as it stands.
     pub async fn withdraw(&self, order: PayoutOrder) -> Result<Payout, Error> {
         let asset = self.asset(&order.asset, &order.blockchain)?;
-        let rail: String = self
+        let treasury = self
             .pool
             .get()
             .await?
-            .query_one(sql::OPERATOR_RAIL, &[&order.operator_id])
-            .await?
-            .try_get(0)?;
-        let rail = Rail::parse(&rail)?;
+            .query_one(sql::OPERATOR_TREASURY, &[&order.operator_id])
+            .await?;
+        let rail = Rail::parse(treasury.try_get(0)?)?;
+        let wallet: Option<String> = treasury.try_get(1)?;
+        let Some(wallet) = wallet else {
+            return Err(Error::not_configured(format!(
+                "the operator has no {} payout wallet",
+                rail.as_str()
+            )));
+        };
         let configured = match rail {
             Rail::Inabit => asset.inabit_asset_id.is_some() && asset.inabit_blockchain_id.is_some(),
             Rail::B2binpay => asset.b2binpay_currency_id.is_some(),
@@ -41,7 +47,7 @@ impl Crypto {
         }
         let (payout, replayed) = self
             .ledger
-            .payout_hold(&order, asset.decimals, rail)
+            .payout_hold(&order, asset.decimals, rail, &wallet)
             .await?;
         if replayed || payout.state != PayoutState::Held {
             return Ok(payout);
@@ -76,6 +82,13 @@ impl Crypto {
             }
         }
         // What can fail before anything reaches the provider fails here, uncounted.
+        if payout.source_wallet.is_none() {
+            tracing::warn!(payout = %payout.id, "payout not sent: no source wallet recorded");
+            return self
+                .ledger
+                .payout_error(payout.id, "no source wallet recorded")
+                .await;
+        }
         let ready = match payout.rail {
             Rail::Inabit => self.inabit.ready_to_withdraw().await,
             Rail::B2binpay => self.b2binpay.ready().await,
@@ -99,16 +112,21 @@ impl Crypto {
         asset: &AssetIds,
         note: &str,
     ) -> Result<String, ProviderError> {
+        let wallet = payout
+            .source_wallet
+            .as_deref()
+            .ok_or(ProviderError::NotConfigured("the payout's source wallet"))?;
         match payout.rail {
             Rail::Inabit => {
                 self.inabit
-                    .create_withdrawal(asset, &payout.address, payout.coin_amount, note)
+                    .create_withdrawal(wallet, asset, &payout.address, payout.coin_amount, note)
                     .await
             }
             Rail::B2binpay => {
                 let currency = asset.b2binpay_currency_id.as_deref().unwrap_or_default();
                 self.b2binpay
                     .create_payout(
+                        wallet,
                         payout.idempotency_key,
                         note,
                         currency,

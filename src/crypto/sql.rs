@@ -46,6 +46,10 @@ pub const INSERT_ADDRESS: &str = "INSERT INTO crypto_addresses (id, player_id, w
 
 // --- inabit events -----------------------------------------------------------------------
 
+/// Events waiting, counted up to $1 (the bound: counting further would only cost).
+pub const PENDING_EVENTS: &str = "SELECT count(*) FROM (
+         SELECT 1 FROM crypto_events WHERE processed_at IS NULL LIMIT $1) waiting";
+
 pub const INSERT_WEBHOOK: &str = "INSERT INTO crypto_events (id, source, event, reference, body)
      VALUES ($1, 'inabit', $2, $3, $4)";
 
@@ -95,7 +99,8 @@ pub const INSERT_POLL_FAILURE: &str = "INSERT INTO crypto_events (id, source, ev
 
 // --- payouts -----------------------------------------------------------------------------
 
-pub const OPERATOR_RAIL: &str = "SELECT payout_rail FROM counterparties WHERE id = $1";
+pub const OPERATOR_TREASURY: &str =
+    "SELECT payout_rail, payout_wallet FROM counterparties WHERE id = $1";
 
 // --- B2BINPAY callbacks ------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ impl Crypto {
             "openReviews": counts.try_get::<_, i64>(2)?,
             "depositCheckpoint": counts.try_get::<_, Option<String>>(3)?,
             "jobs": jobs,
+            "webhooks": &self.webhooks.counts,
         }))
     }
 }

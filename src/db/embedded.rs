@@ -6,6 +6,9 @@
 //! password that is generated at `initdb` and kept beside the cluster, readable only by its
 //! owner. PostgreSQL refuses to run as root, so when this process is root the cluster is
 //! owned by and run as the `postgres` system user.
+//!
+//! A cluster can also be started with a server certificate ([`ServerTls`], for the tests of
+//! TLS on the link): it then accepts TLS connections only.
 
 use std::fs;
 use std::io::Write;
@@ -16,13 +19,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context};
-use tokio_postgres::NoTls;
+
+pub use super::binaries::find_bin_dir;
+
+use super::link::{self, Limits};
 
 /// The cluster's superuser, the role croupier connects as.
 pub const SUPERUSER: &str = "croupier";
-
-/// Lowest PostgreSQL major version we support.
-const MIN_MAJOR: u32 = 15;
 
 /// How the cluster is tuned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,14 @@ pub enum Profile {
     Server,
     /// For throwaway test databases: no fsync, many connections.
     Test,
+}
+
+/// A certificate and its private key (PEM) for the cluster to present. Not `Debug`: the key
+/// is a secret.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 /// An unprivileged system user to run the cluster as.
@@ -50,12 +61,24 @@ pub struct Cluster {
     password: String,
     run_as: Option<SystemUser>,
     started_here: bool,
+    /// Whether the cluster accepts TLS connections only.
+    tls_only: bool,
 }
 
 impl Cluster {
     /// Starts the cluster in `dir` (creating it on first use), or adopts it if it is already
     /// running (a server or admin command started it).
     pub fn start(dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        Self::start_with_tls(dir, profile, None)
+    }
+
+    /// [`Cluster::start`], presenting `tls` when given one and then accepting TLS
+    /// connections only.
+    pub fn start_with_tls(
+        dir: &Path,
+        profile: Profile,
+        tls: Option<&ServerTls>,
+    ) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let run_as = if running_as_root()? {
             let user = system_user("postgres").context(
@@ -84,6 +107,7 @@ impl Cluster {
             password,
             run_as,
             started_here: false,
+            tls_only: tls.is_some(),
         };
         if let Some(port) = cluster.running_port()? {
             cluster.port = port;
@@ -91,7 +115,7 @@ impl Cluster {
             return Ok(cluster);
         }
         cluster.port = free_port()?;
-        cluster.write_config(profile)?;
+        cluster.write_config(profile, tls)?;
         let log = dir.join("server.log");
         let status = cluster
             .command("pg_ctl")
@@ -121,9 +145,18 @@ impl Cluster {
     }
 
     /// Connection URL for database `db`. Contains the password: never log it.
+    ///
+    /// It says `sslmode=disable` on a plain cluster: on loopback, with no certificate, asking
+    /// for TLS first (libpq's default `prefer`) would cost every connection a round trip and
+    /// protect nothing. A TLS-only cluster's says `sslmode=require`.
     pub fn database_url(&self, db: &str) -> String {
+        let tls = if self.tls_only {
+            "sslmode=require"
+        } else {
+            "sslmode=disable"
+        };
         format!(
-            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
+            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{db}?{tls}",
             self.password, self.port
         )
     }
@@ -135,9 +168,10 @@ impl Cluster {
 
     /// Creates database `name` if it does not exist. Returns whether it was created.
     pub async fn ensure_database(&self, name: &str) -> anyhow::Result<bool> {
-        let (client, connection) = tokio_postgres::connect(&self.database_url("postgres"), NoTls)
-            .await
-            .context("connecting to the embedded PostgreSQL cluster")?;
+        let (client, connection) =
+            link::connect(&self.database_url("postgres"), Limits::unlimited())
+                .await
+                .context("connecting to the embedded PostgreSQL cluster")?;
         let driver = tokio::spawn(connection);
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -154,22 +188,37 @@ impl Cluster {
         Ok(!exists)
     }
 
+    /// The port the cluster listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Stops the cluster (fast shutdown: open transactions are rolled back, committed data
     /// is safe).
     pub fn stop(&self) -> anyhow::Result<()> {
+        self.pg_ctl_stop("fast")
+    }
+
+    /// Stops the cluster as a crash would (immediate shutdown: every process quits at once,
+    /// no checkpoint; the next start recovers from the WAL). For fault injection.
+    pub fn stop_immediately(&self) -> anyhow::Result<()> {
+        self.pg_ctl_stop("immediate")
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> anyhow::Result<()> {
         let status = self
             .command("pg_ctl")
             .arg("stop")
             .arg("-D")
             .arg(&self.dir)
-            .args(["-m", "fast", "-w", "-s"])
+            .args(["-m", mode, "-w", "-s"])
             .stdin(Stdio::null())
             .status()
             .context("running pg_ctl stop")?;
         if !status.success() {
-            bail!("pg_ctl stop failed for {}", self.dir.display());
+            bail!("pg_ctl stop -m {mode} failed for {}", self.dir.display());
         }
-        tracing::info!(dir = %self.dir.display(), "stopped the embedded PostgreSQL cluster");
+        tracing::info!(dir = %self.dir.display(), mode, "stopped the embedded PostgreSQL cluster");
         Ok(())
     }
 
@@ -197,7 +246,7 @@ impl Cluster {
         Ok(Some(port))
     }
 
-    fn write_config(&self, profile: Profile) -> anyhow::Result<()> {
+    fn write_config(&self, profile: Profile, tls: Option<&ServerTls>) -> anyhow::Result<()> {
         let mut conf = format!(
             "# Written by croupier at every start; edit postgresql.conf for lasting changes.\n\
              listen_addresses = '127.0.0.1'\n\
@@ -222,24 +271,55 @@ impl Cluster {
                  full_page_writes = off\n"
             }
         });
+        if let Some(tls) = tls {
+            conf.push_str(&self.write_tls(tls)?);
+        }
         let path = self.dir.join("croupier.conf");
-        fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
-        self.give(&path)
+        write_owned(&path, conf.as_bytes(), 0o600, self.run_as.as_ref())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Writes the certificate, its key (readable by the cluster's owner only, as PostgreSQL
+    /// wants) and a client authentication file that accepts TLS connections only. Returns the
+    /// settings that use them.
+    fn write_tls(&self, tls: &ServerTls) -> anyhow::Result<String> {
+        let dir = fs::canonicalize(&self.dir)?;
+        let files = [
+            ("server.crt", tls.cert_pem.as_str(), 0o644),
+            ("server.key", tls.key_pem.as_str(), 0o600),
+            (
+                "croupier_hba.conf",
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n",
+                0o600,
+            ),
+        ];
+        for (name, text, mode) in files {
+            let path = dir.join(name);
+            write_owned(&path, text.as_bytes(), mode, self.run_as.as_ref())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(format!(
+            "ssl = on\n\
+             ssl_cert_file = '{0}/server.crt'\n\
+             ssl_key_file = '{0}/server.key'\n\
+             hba_file = '{0}/croupier_hba.conf'\n",
+            dir.display()
+        ))
     }
 
     /// A command for one of the PostgreSQL binaries, run as the cluster's owner.
     fn command(&self, program: &str) -> Command {
         command_as(&self.bin, program, self.run_as.as_ref())
     }
-
-    fn give(&self, path: &Path) -> anyhow::Result<()> {
-        give_to(path, self.run_as.as_ref())
-    }
 }
 
+/// A PostgreSQL program with an environment of its own: none of croupier's (which holds
+/// secrets: database URLs, provider credentials) reaches the cluster's processes.
 fn command_as(bin: &Path, program: &str, run_as: Option<&SystemUser>) -> Command {
     let mut cmd = Command::new(bin.join(program));
-    cmd.env("LC_ALL", "C").env_remove("PGDATA");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LC_ALL", "C");
     if let Some(user) = run_as {
         cmd.uid(user.uid).gid(user.gid);
         cmd.env("HOME", "/tmp").env("USER", &user.name);
@@ -247,10 +327,52 @@ fn command_as(bin: &Path, program: &str, run_as: Option<&SystemUser>) -> Command
     cmd
 }
 
-fn give_to(path: &Path, run_as: Option<&SystemUser>) -> anyhow::Result<()> {
+/// Writes `path`, in a directory the cluster's owner can write to, without following a link
+/// planted there: the contents go to a new file beside it (created exclusively, so never
+/// through a link), given to the owner through its descriptor, then renamed over `path` (a
+/// rename replaces a link, never its target).
+fn write_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    run_as: Option<&SystemUser>,
+) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}",
+        hex::encode(rand::random::<[u8; 8]>())
+    ));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    let written = (|| {
+        file.write_all(contents)?;
+        if let Some(user) = run_as {
+            std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
+        }
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    Ok(written?)
+}
+
+/// Gives the directory `dir` (croupier just made it) to the cluster's owner; refused if it is
+/// a link.
+fn give_dir(dir: &Path, run_as: Option<&SystemUser>) -> anyhow::Result<()> {
+    if !fs::symlink_metadata(dir)?.file_type().is_dir() {
+        bail!("{} is not a directory (a link?)", dir.display());
+    }
     if let Some(user) = run_as {
-        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-            .with_context(|| format!("giving {} to {}", path.display(), user.name))?;
+        std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))
+            .with_context(|| format!("giving {} to {}", dir.display(), user.name))?;
     }
     Ok(())
 }
@@ -273,20 +395,12 @@ fn init(
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    give_dir(dir, run_as)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    give_to(dir, run_as)?;
 
     let password = hex::encode(rand::random::<[u8; 24]>());
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(password_file)
+    write_owned(password_file, password.as_bytes(), 0o600, run_as)
         .with_context(|| format!("writing {}", password_file.display()))?;
-    file.write_all(password.as_bytes())?;
-    drop(file);
-    give_to(password_file, run_as)?;
 
     tracing::info!(dir = %dir.display(), "creating the embedded PostgreSQL cluster (initdb)");
     let output = command_as(bin, "initdb", run_as)
@@ -310,68 +424,15 @@ fn init(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
+    // initdb ran as the owner, who could have put a link here: opened without following one.
     let conf = dir.join("postgresql.conf");
-    let mut file = fs::OpenOptions::new().append(true).open(&conf)?;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&conf)
+        .with_context(|| format!("opening {}", conf.display()))?;
     writeln!(file, "\ninclude_if_exists = 'croupier.conf'")?;
     Ok(())
-}
-
-/// Finds the PostgreSQL server binaries: `pg_config --bindir`, then `PATH`, then Debian's
-/// `/usr/lib/postgresql/<version>/bin` (newest first).
-pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        if out.status.success() {
-            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path));
-    }
-    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
-        let mut versions: Vec<(u32, PathBuf)> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let v = e.file_name().to_string_lossy().parse().ok()?;
-                Some((v, e.path().join("bin")))
-            })
-            .collect();
-        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-        candidates.extend(versions.into_iter().map(|(_, p)| p));
-    }
-    let mut too_old = None;
-    for dir in candidates {
-        let complete = ["postgres", "initdb", "pg_ctl"]
-            .iter()
-            .all(|b| dir.join(b).is_file());
-        if !complete {
-            continue;
-        }
-        match major_version(&dir) {
-            Some(v) if v >= MIN_MAJOR => return Ok(dir),
-            Some(v) => too_old = Some(v),
-            None => {}
-        }
-    }
-    match too_old {
-        Some(v) => bail!(
-            "PostgreSQL {v} found, croupier needs {MIN_MAJOR} or newer: install postgresql-{MIN_MAJOR} (or newer), or set DATABASE_URL"
-        ),
-        None => bail!(
-            "PostgreSQL server binaries not found (initdb, pg_ctl, postgres): install the `postgresql` package (PostgreSQL {MIN_MAJOR}+), or set DATABASE_URL"
-        ),
-    }
-}
-
-fn major_version(bin: &Path) -> Option<u32> {
-    let out = Command::new(bin.join("postgres"))
-        .arg("--version")
-        .output()
-        .ok()?;
-    // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = text.split_whitespace().nth(2)?;
-    version.split('.').next()?.parse().ok()
 }
 
 fn running_as_root() -> anyhow::Result<bool> {

@@ -18,6 +18,10 @@
 //! A connection that answers slowly but surely is `statement_timeout`'s: PostgreSQL cancels
 //! the statement itself, and the connection stays usable. The answer deadline is longer, so
 //! it only ever fires on a link that is gone.
+//!
+//! TLS, when the connection string asks for it (`tls`), runs over the guarded socket: the
+//! deadline watches the encrypted bytes, which come and go with the requests and answers
+//! inside them.
 
 use std::future::Future;
 use std::io;
@@ -32,8 +36,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
-use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::{Host, SslMode as WireMode};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls;
 
 /// The limits of one kind of connection.
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +145,7 @@ impl LinkHealth {
 pub struct LinkConnect {
     pub limits: Limits,
     pub health: LinkHealth,
+    pub tls: MakeRustlsConnect,
 }
 
 impl Connect for LinkConnect {
@@ -147,8 +156,9 @@ impl Connect for LinkConnect {
         let config = config.clone();
         let limits = self.limits;
         let health = self.health.clone();
+        let tls = self.tls.clone();
         Box::pin(async move {
-            let (client, connection) = open(&config, limits, Some(health)).await?;
+            let (client, connection) = open(&config, &tls, limits, Some(health)).await?;
             let task = tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %e, "database connection closed");
@@ -160,36 +170,57 @@ impl Connect for LinkConnect {
 }
 
 /// The connection half that `tokio-postgres` needs polled (spawned) for the client to work.
-pub type Connection = tokio_postgres::Connection<Guarded<Socket>, tokio_postgres::tls::NoTlsStream>;
+pub type Connection = tokio_postgres::Connection<Guarded<Socket>, TlsStream>;
 
-/// Opens one connection to `url` with `limits`.
+/// The TLS session over a guarded socket (unused on a plain connection).
+pub type TlsStream = <MakeRustlsConnect as MakeTlsConnect<Guarded<Socket>>>::Stream;
+
+/// Opens one connection to `url` with `limits`, with TLS as the URL asks for it.
 pub async fn connect(url: &str, limits: Limits) -> anyhow::Result<(Client, Connection)> {
-    let config: Config = url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
-    open(&limits.apply(config), limits, None)
+    let target = tls::parse(url)?;
+    open(&limits.apply(target.config), &target.tls, limits, None)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))
+        .map_err(|e| {
+            // `{:#}` shows the cause: the server's refusal, the certificate at fault.
+            anyhow::Error::new(e).context(format!(
+                "cannot connect to PostgreSQL (sslmode={})",
+                target.mode
+            ))
+        })
 }
 
-/// Opens one connection with `limits` (`config` already carries them, see [`Limits::apply`]).
-/// A connection that fails its answer deadline is reported to `health`.
+/// Opens one connection with `limits` (`config` already carries them, see [`Limits::apply`])
+/// and `tls` (used as `config`'s `sslmode` says). A connection that fails its answer deadline
+/// is reported to `health`.
 pub async fn open(
     config: &Config,
+    tls: &MakeRustlsConnect,
     limits: Limits,
     health: Option<LinkHealth>,
 ) -> Result<(Client, Connection), tokio_postgres::Error> {
-    let socket = match socket(config, limits.connect).await {
-        Ok(socket) => socket,
-        Err(e) => Socket::Failed(Some(e)),
+    let (socket, host) = match socket(config, limits.connect).await {
+        Ok(found) => found,
+        Err(e) => (Socket::Failed(Some(e)), String::new()),
     };
-    config
-        .connect_raw(Guarded::new(socket, limits.answer, health), NoTls)
-        .await
+    // The certificate is checked against the host name connected to (and sent as SNI).
+    let connector =
+        match MakeTlsConnect::<Guarded<Socket>>::make_tls_connect(&mut tls.clone(), &host) {
+            Ok(connector) => connector,
+            Err(never) => match never {},
+        };
+    let socket = Guarded::new(socket, limits.answer, health);
+    if matches!(socket.inner, Socket::Unix(_)) && config.get_ssl_mode() != WireMode::Disable {
+        // PostgreSQL offers no TLS on a Unix socket, and libpq does not ask for it there.
+        let mut plain = config.clone();
+        plain.ssl_mode(WireMode::Disable);
+        return plain.connect_raw(socket, connector).await;
+    }
+    config.connect_raw(socket, connector).await
 }
 
-/// The first of the configured hosts that accepts a connection within `timeout`.
-async fn socket(config: &Config, timeout: Duration) -> io::Result<Socket> {
+/// The first of the configured hosts that accepts a connection within `timeout`, and its name
+/// (empty for a Unix socket).
+async fn socket(config: &Config, timeout: Duration) -> io::Result<(Socket, String)> {
     let ports = config.get_ports();
     let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no host in the database URL");
     for (i, host) in config.get_hosts().iter().enumerate() {
@@ -199,10 +230,11 @@ async fn socket(config: &Config, timeout: Duration) -> io::Result<Socket> {
                 Host::Tcp(name) => {
                     let stream = TcpStream::connect((name.as_str(), port)).await?;
                     keepalive(&stream)?;
-                    Ok(Socket::Tcp(stream))
+                    Ok((Socket::Tcp(stream), name.clone()))
                 }
-                Host::Unix(dir) => Ok(Socket::Unix(
-                    UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
+                Host::Unix(dir) => Ok((
+                    Socket::Unix(UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?),
+                    String::new(),
                 )),
             }
         };

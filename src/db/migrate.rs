@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "request_nonces",
         include_str!("../../sql/0011_request_nonces.sql"),
     ),
+    migration(
+        12,
+        "treasuries",
+        include_str!("../../sql/0012_treasuries.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one

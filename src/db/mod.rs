@@ -1,9 +1,11 @@
 //! The database: connection pool, migrations, and the embedded PostgreSQL launcher.
 
+mod binaries;
 pub mod embedded;
 pub mod link;
 pub mod migrate;
 pub mod testing;
+pub mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
@@ -13,7 +15,8 @@ pub use deadpool_postgres::Pool as DbPool;
 pub use link::Limits;
 
 /// Builds a pool for `url` with at most `size` connections, each opened with `limits`
-/// (see `link`): waiting for a connection and opening one take at most the connect limit.
+/// (see `link`), with TLS as the URL asks for it (see `tls`): waiting for a connection and
+/// opening one take at most the connect limit.
 ///
 /// Connections are recycled without a test query (`RecyclingMethod::Fast`): a broken
 /// connection shows up as an error on its next use, which the caller maps to a retryable
@@ -21,11 +24,13 @@ pub use link::Limits;
 /// answer deadline passed, its socket closed) is closed, and never handed out again.
 pub fn pool(url: &str, size: usize, limits: Limits) -> anyhow::Result<Pool> {
     let health = link::LinkHealth::default();
+    let target = tls::parse(url)?;
     let manager = Manager::from_connect(
-        limits.apply(parse(url)?),
+        limits.apply(target.config),
         link::LinkConnect {
             limits,
             health: health.clone(),
+            tls: target.tls,
         },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -46,11 +51,6 @@ pub fn pool(url: &str, size: usize, limits: Limits) -> anyhow::Result<Pool> {
         .wait_timeout(Some(limits.connect))
         .create_timeout(Some(limits.connect))
         .build()?)
-}
-
-fn parse(url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    url.parse()
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
 }
 
 /// The database croupier runs on: `DATABASE_URL`, or the embedded cluster.

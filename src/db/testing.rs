@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use super::embedded::{Cluster, Profile};
+use super::embedded::{Cluster, Profile, ServerTls};
+use super::link::{self, Limits};
 
 const TEMPLATE: &str = "croupier_template";
 
@@ -25,17 +25,23 @@ impl TestCluster {
     /// Starts a cluster in a temporary folder named after `name` and this process, and
     /// migrates the template. Blocking; callable from inside an async runtime.
     pub fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with_tls(name, None)
+    }
+
+    /// [`TestCluster::start`], presenting `tls` when given one and then accepting TLS
+    /// connections only (its URLs say `sslmode=require`).
+    pub fn start_with_tls(name: &str, tls: Option<ServerTls>) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::thread::spawn(move || {
             let _ = std::fs::remove_dir_all(&dir);
-            let cluster = Cluster::start(&dir.join("pg"), Profile::Test)?;
+            let cluster = Cluster::start_with_tls(&dir.join("pg"), Profile::Test, tls.as_ref())?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
                 cluster.ensure_database(TEMPLATE).await?;
                 let (mut client, conn) =
-                    tokio_postgres::connect(&cluster.database_url(TEMPLATE), NoTls).await?;
+                    link::connect(&cluster.database_url(TEMPLATE), Limits::unlimited()).await?;
                 let driver = tokio::spawn(conn);
                 super::migrate::run(&mut client).await?;
                 drop(client);
@@ -56,7 +62,7 @@ impl TestCluster {
     pub async fn fresh_database(&self) -> anyhow::Result<String> {
         let name = format!("t_{}", Uuid::new_v4().simple());
         let (client, conn) =
-            tokio_postgres::connect(&self.cluster.database_url("postgres"), NoTls).await?;
+            link::connect(&self.cluster.database_url("postgres"), Limits::unlimited()).await?;
         let driver = tokio::spawn(conn);
         {
             let _one_at_a_time = self.create_db.lock().await;

@@ -95,7 +95,8 @@ SELECT coalesce(t.id, l.transfer_id)::text, coalesce(t.status, 'missing'), coale
     OR (t.status = 'refused' AND l.n IS NOT NULL)";
 
 /// Crypto deposits and payouts whose journal rows disagree with their state, crypto journal
-/// rows naming neither, and wallets whose `locked` is not the sum of their locked deposits.
+/// rows naming neither, and wallets whose `locked` is not the sum of their locked deposits and
+/// locked winnings (which need a deposit still locked).
 const CRYPTO: &str = "
 WITH legs AS (
     SELECT transfer_id, wallet_id, kind, sum(amount) AS net, count(*) AS n
@@ -133,9 +134,10 @@ SELECT 'journal', l.transfer_id::text, 'orphan', l.net::text
  WHERE NOT EXISTS (SELECT 1 FROM crypto_deposits d WHERE d.id = l.transfer_id)
    AND NOT EXISTS (SELECT 1 FROM crypto_payouts p WHERE p.id = l.transfer_id)
 UNION ALL
-SELECT 'locked', w.id::text, w.locked::text, coalesce(k.locked, 0)::text
+SELECT 'locked', w.id::text, w.locked::text, (coalesce(k.locked, 0) + w.locked_wins)::text
   FROM wallets w LEFT JOIN locks k ON k.wallet_id = w.id
- WHERE w.locked <> coalesce(k.locked, 0)";
+ WHERE w.locked <> coalesce(k.locked, 0) + w.locked_wins
+    OR (w.locked_wins > 0 AND coalesce(k.locked, 0) = 0)";
 
 /// Seamless bets whose legs disagree with their state (contract section 6): a provider
 /// answered for a debit that is not applied, a (BetId, TransactionType) sent twice, a credit

@@ -46,47 +46,59 @@ pub const MAX_PAGE: i64 = 100;
 /// round of its own. A round is ended when none of its bets is open. Keyset-paginated on
 /// (start, provider, round key), which never change once a round exists, so pages neither
 /// skip nor repeat rounds while new bets arrive.
+///
+/// In two steps: the page's rounds are chosen from their keys alone (a narrow aggregate over
+/// the player's bets, nothing built), then only those rounds are read in full and turned into
+/// JSON; a player with a long past costs a page no more than its own rounds' bets.
 const HISTORY: &str = "
 WITH rounds AS (
     SELECT b.provider_id,
            CASE WHEN b.round_id IS NULL THEN 'b:' || b.bet_id ELSE 'r:' || b.round_id END AS round_key,
            min(b.created_at) AS started_at,
-           bool_and(b.state <> 'open') AS ended,
-           json_build_object(
-               'roundId', coalesce(min(b.round_id), min(b.bet_id)),
-               'providerId', b.provider_id,
-               'gameId', min(s.game_id),
-               'currency', min(w.currency),
-               'status', CASE WHEN bool_and(b.state <> 'open') THEN 'END' ELSE 'ING' END,
-               'startedAt', min(b.created_at),
-               'endedAt', CASE WHEN bool_and(b.state <> 'open')
-                               THEN max(greatest(b.settled_at, b.refunded_at, b.created_at)) END,
-               'totalBet', coalesce(sum(b.stake) FILTER (WHERE b.state <> 'refunded'), 0),
-               'totalWin', coalesce(sum(b.win) FILTER (WHERE b.state <> 'refunded'), 0),
-               'bets', json_agg(json_build_object(
-                   'betId', b.bet_id,
-                   'state', b.state,
-                   'betAmount', b.stake,
-                   'winAmount', b.win,
-                   'betTransactionId', b.bet_tx,
-                   'winTransactionId', b.win_tx,
-                   'refundTransactionId', b.refund_tx,
-                   'createdAt', b.created_at) ORDER BY b.created_at, b.bet_id)
-           ) AS round
+           bool_and(b.state <> 'open') AS ended
       FROM bets b
-      JOIN sessions s ON s.id = b.session_id
-      JOIN wallets w ON w.id = b.wallet_id
      WHERE b.player_id = $1 AND b.state <> 'tombstone'
      GROUP BY b.provider_id, round_key
+), page AS (
+    SELECT provider_id, round_key, started_at, ended
+      FROM rounds
+     WHERE ($2 = 'ALL' OR ($2 = 'END') = ended)
+       AND ($3::text IS NULL OR started_at >= parse_time($3))
+       AND ($4::text IS NULL OR started_at < parse_time($4))
+       AND ($5::text IS NULL OR (started_at, provider_id, round_key) < ($5::timestamptz, $6, $7))
+     ORDER BY started_at DESC, provider_id DESC, round_key DESC
+     LIMIT $8
 )
-SELECT started_at::text, provider_id, round_key, round::text
-  FROM rounds
- WHERE ($2 = 'ALL' OR ($2 = 'END') = ended)
-   AND ($3::text IS NULL OR started_at >= parse_time($3))
-   AND ($4::text IS NULL OR started_at < parse_time($4))
-   AND ($5::text IS NULL OR (started_at, provider_id, round_key) < ($5::timestamptz, $6, $7))
- ORDER BY started_at DESC, provider_id DESC, round_key DESC
- LIMIT $8";
+SELECT p.started_at::text, p.provider_id, p.round_key,
+       json_build_object(
+           'roundId', coalesce(min(b.round_id), min(b.bet_id)),
+           'providerId', p.provider_id,
+           'gameId', min(s.game_id),
+           'currency', min(w.currency),
+           'status', CASE WHEN p.ended THEN 'END' ELSE 'ING' END,
+           'startedAt', p.started_at,
+           'endedAt', CASE WHEN p.ended
+                           THEN max(greatest(b.settled_at, b.refunded_at, b.created_at)) END,
+           'totalBet', coalesce(sum(b.stake) FILTER (WHERE b.state <> 'refunded'), 0),
+           'totalWin', coalesce(sum(b.win) FILTER (WHERE b.state <> 'refunded'), 0),
+           'bets', json_agg(json_build_object(
+               'betId', b.bet_id,
+               'state', b.state,
+               'betAmount', b.stake,
+               'winAmount', b.win,
+               'betTransactionId', b.bet_tx,
+               'winTransactionId', b.win_tx,
+               'refundTransactionId', b.refund_tx,
+               'createdAt', b.created_at) ORDER BY b.created_at, b.bet_id)
+       )::text
+  FROM page p
+  JOIN bets b ON b.player_id = $1 AND b.state <> 'tombstone' AND b.provider_id = p.provider_id
+             AND p.round_key = CASE WHEN b.round_id IS NULL THEN 'b:' || b.bet_id
+                                    ELSE 'r:' || b.round_id END
+  JOIN sessions s ON s.id = b.session_id
+  JOIN wallets w ON w.id = b.wallet_id
+ GROUP BY p.started_at, p.provider_id, p.round_key, p.ended
+ ORDER BY p.started_at DESC, p.provider_id DESC, p.round_key DESC";
 
 impl Players {
     /// One page of the player's rounds, newest first.

@@ -13,18 +13,19 @@ use serde_json::{json, Value};
 use crate::fakes::{FakeB2binpay, FakeInabit, FIRST_LOGIN_TOKEN, TERMINAL_KEY};
 use crate::helpers::{dec, spawn_app_configured, TestApp};
 
+mod treasury;
+mod webhook_limits;
+
 fn config(inabit: &FakeInabit, b2b: Option<&FakeB2binpay>) -> CryptoConfig {
     let mut c = CryptoConfig::disabled();
     c.inabit.graphql_url = inabit.graphql_url();
     c.inabit.terminal_url = inabit.server.uri();
     c.inabit.terminal_key = Some(TERMINAL_KEY.into());
     c.inabit.login_token = Some(FIRST_LOGIN_TOKEN.into());
-    c.inabit.wallet_id = Some("wallet-payouts".into());
     if let Some(b2b) = b2b {
         c.b2binpay.base_url = b2b.server.uri();
         c.b2binpay.client_id = Some("b2b-client".into());
         c.b2binpay.client_secret = Some("b2b-secret".into());
-        c.b2binpay.wallet_id = Some("77".into());
         c.b2binpay.callback_url = Some("https://casino.example/cb".into());
         c.b2binpay.login = Some("b2b-login".into());
         c.b2binpay.password = Some("b2b-password".into());
@@ -50,6 +51,10 @@ async fn app_with(crypto: CryptoConfig) -> TestApp {
     app.crypto.seed_login_token().await.unwrap();
     app.admin
         .crypto_set_rate("USDT", Currency::parse("USD").unwrap(), dec("0.99"))
+        .await
+        .unwrap();
+    app.admin
+        .operator_set_payout_rail(&app.operator.id, "inabit", "wallet-payouts")
         .await
         .unwrap();
     app.create_player("ann", "USD").await.expect(0);
@@ -499,6 +504,10 @@ async fn failed_and_forked_deposits_are_reversed() {
 async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;
+    app.admin
+        .operator_set_locked_play(&app.operator.id, true)
+        .await
+        .unwrap();
     let to = app.address_of("ann").await;
     app.announce(
         &inabit,
@@ -512,7 +521,7 @@ async fn a_failed_deposit_already_spent_goes_to_review_not_below_zero() {
     app.crypto.process_events().await.unwrap();
     assert_eq!(app.ann().await, (dec("99"), dec("0")));
 
-    // Locked funds are playable: ann bets 60 of them and loses.
+    // Locked funds are playable (the operator allows it): ann bets 60 of them and loses.
     let player = app.ann_session().await;
     app.pay_in_out(&player, "bet-1", "60", "0")
         .await
@@ -1021,7 +1030,12 @@ async fn a_payout_whose_answer_was_lost_is_recovered_without_paying_twice() {
     let (held, _) = app
         .crypto
         .ledger()
-        .payout_hold(&order, 6, croupier::ledger::crypto::Rail::Inabit)
+        .payout_hold(
+            &order,
+            6,
+            croupier::ledger::crypto::Rail::Inabit,
+            "wallet-payouts",
+        )
         .await
         .unwrap();
     assert_eq!(held.state.as_str(), "held");
@@ -1069,6 +1083,7 @@ async fn the_approver_refuses_unknown_and_altered_withdrawals() {
         address: "TDest".into(),
         amount: "10".into(),
         status: "PendingApproval".into(),
+        wallet: "wallet-payouts".into(),
     });
     let mut foreign = good.clone();
     foreign["transactionId"] = json!("wd-foreign");
@@ -1080,6 +1095,7 @@ async fn the_approver_refuses_unknown_and_altered_withdrawals() {
         address: "TDest".into(),
         amount: "10".into(),
         status: "PendingApproval".into(),
+        wallet: "wallet-payouts".into(),
     });
     let mut second = good.clone();
     second["transactionId"] = json!("wd-second");
@@ -1088,6 +1104,27 @@ async fn the_approver_refuses_unknown_and_altered_withdrawals() {
     inabit.set_withdrawal_status(&payout_id, "Failed");
     app.crypto.run_payouts().await.unwrap();
     assert!(!app.approver(good).await);
+
+    // The same withdrawal leaving from another wallet than the operator's is not approved.
+    let r = app.crypto_withdraw("9.9", "TDest", "cw-wallet").await;
+    r.expect(0);
+    let payout_id = r.data()["payoutId"].as_str().unwrap().to_string();
+    let set_wallet = |wallet: &str| {
+        let mut st = inabit.state();
+        let w = st
+            .withdrawals
+            .iter_mut()
+            .find(|w| w.note == payout_id)
+            .unwrap();
+        w.wallet = wallet.to_string();
+        w.id.clone()
+    };
+    let id = set_wallet("another-operators-wallet");
+    let ask = json!({"transactionId": id, "transactionType": "Withdrawal", "network": "TRON",
+                     "coin": "USDT", "to": "TDest", "amount": "10"});
+    assert!(!app.approver(ask.clone()).await);
+    set_wallet("wallet-payouts");
+    assert!(app.approver(ask).await);
     app.assert_books_balance().await;
 }
 
@@ -1185,7 +1222,7 @@ async fn b2binpay_payouts_use_one_idempotency_key_and_signed_callbacks() {
     c.http_timeout = Duration::from_millis(400);
     let app = app_with(c).await;
     app.admin
-        .operator_set_payout_rail(&app.operator.id, "b2binpay")
+        .operator_set_payout_rail(&app.operator.id, "b2binpay", "77")
         .await
         .unwrap();
     fund(&app, &inabit, "100").await;
@@ -1285,6 +1322,7 @@ async fn two_withdrawals_of_one_payout_asked_at_once_get_one_approval() {
         address: "TDest".into(),
         amount: "10".into(),
         status: "PendingApproval".into(),
+        wallet: "wallet-payouts".into(),
     });
     let ask = |id: &str| {
         json!({"transactionId": id, "transactionType": "Withdrawal", "network": "TRON",
@@ -1353,7 +1391,7 @@ async fn a_lost_b2binpay_callback_is_made_up_for_by_reading_the_payout() {
     let b2b = FakeB2binpay::start().await;
     let app = app_with(config(&inabit, Some(&b2b))).await;
     app.admin
-        .operator_set_payout_rail(&app.operator.id, "b2binpay")
+        .operator_set_payout_rail(&app.operator.id, "b2binpay", "77")
         .await
         .unwrap();
     fund(&app, &inabit, "100").await;

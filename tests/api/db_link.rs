@@ -17,8 +17,8 @@ use crate::helpers::*;
 /// A TCP proxy to PostgreSQL that can freeze every connection open at that moment: it keeps
 /// their sockets open and forwards nothing more, either way. Connections made afterwards
 /// work. It keeps a copy of everything sent to PostgreSQL.
-struct FreezingProxy {
-    port: u16,
+pub struct FreezingProxy {
+    pub port: u16,
     freezes: watch::Sender<u64>,
     sent: Arc<std::sync::Mutex<Vec<u8>>>,
 }
@@ -26,7 +26,7 @@ struct FreezingProxy {
 impl FreezingProxy {
     /// Listens on a free local port and forwards to `target` (`host:port`). Needs a running
     /// Tokio runtime.
-    fn start(target: String) -> Self {
+    pub fn start(target: String) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -55,13 +55,13 @@ impl FreezingProxy {
     }
 
     /// Whether `text` has been sent to PostgreSQL (as a query parameter, say).
-    fn has_sent(&self, text: &str) -> bool {
+    pub fn has_sent(&self, text: &str) -> bool {
         let sent = self.sent.lock().unwrap();
         sent.windows(text.len()).any(|w| w == text.as_bytes())
     }
 
     /// Freezes every connection open now.
-    fn freeze(&self) {
+    pub fn freeze(&self) {
         self.freezes.send_modify(|n| *n += 1);
     }
 }
@@ -95,7 +95,7 @@ async fn forward(
 }
 
 /// The URL's `host:port`.
-fn host_port(url: &str) -> String {
+pub fn host_port(url: &str) -> String {
     let config: tokio_postgres::Config = url.parse().unwrap();
     let host = match &config.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),

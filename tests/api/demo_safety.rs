@@ -106,7 +106,7 @@ async fn active_demo_counterparties_stop_a_reachable_or_paying_server_until_disa
     let stderr = refused(&[db, ("CROUPIER_APPROVER_LISTEN", "0.0.0.0:8091")]);
     assert!(stderr.contains("listens on 0.0.0.0:8091"), "{stderr}");
     // A crypto payout rail.
-    let rail = ("CROUPIER_B2BINPAY_WALLET_ID", "w-1");
+    let rail = ("CROUPIER_B2BINPAY_CLIENT_ID", "client-1");
     let stderr = refused(&[db, rail]);
     assert!(stderr.contains("pays out in crypto (b2binpay)"), "{stderr}");
 
@@ -124,7 +124,7 @@ fn a_fresh_embedded_database_of_a_paying_server_gets_no_demo_data() {
     let dir = std::env::temp_dir().join(format!("croupier-demo-safety-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = ("CROUPIER_DATA_DIR", dir.to_str().unwrap());
-    let stdout = starts(&[data, ("CROUPIER_B2BINPAY_WALLET_ID", "w-1")]);
+    let stdout = starts(&[data, ("CROUPIER_B2BINPAY_CLIENT_ID", "client-1")]);
     assert!(!stdout.contains("Demo operator"), "{stdout}");
     let (ok, out) = admin(&[data], &["counterparty", "disable", "--id", DEMO_IDS[0]]);
     assert!(!ok, "the demo provider exists: {out}");

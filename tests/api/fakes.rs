@@ -21,6 +21,8 @@ pub struct Withdrawal {
     /// The amount exactly as croupier sent it (JSON text).
     pub amount: String,
     pub status: String,
+    /// The wallet it leaves from.
+    pub wallet: String,
 }
 
 #[derive(Default)]
@@ -291,6 +293,7 @@ fn graphql(st: &mut InabitState, req: &Request) -> ResponseTemplate {
             address: data["address"].as_str().unwrap_or("").to_string(),
             amount,
             status: "PendingApproval".into(),
+            wallet: data["wallet"]["id"].as_str().unwrap_or("").to_string(),
         });
         let reply = ok(json!({"data": {"createWithdrawal": {"id": id}}}));
         return match st.create_delay {
@@ -304,7 +307,7 @@ fn graphql(st: &mut InabitState, req: &Request) -> ResponseTemplate {
             .withdrawals
             .iter()
             .filter(|w| w.note == note)
-            .map(|w| json!({"id": w.id, "note": w.note, "status": {"status": w.status}}))
+            .map(|w| json!({"id": w.id, "note": w.note, "status": {"status": w.status}, "wallet": {"id": w.wallet}}))
             .collect();
         return ok(json!({"data": {"transactions": found}}));
     }
@@ -314,7 +317,7 @@ fn graphql(st: &mut InabitState, req: &Request) -> ResponseTemplate {
             .withdrawals
             .iter()
             .find(|w| w.id == id)
-            .map(|w| json!({"id": w.id, "note": w.note, "status": {"status": w.status}}));
+            .map(|w| json!({"id": w.id, "note": w.note, "status": {"status": w.status}, "wallet": {"id": w.wallet}}));
         return ok(json!({"data": {"transaction": found}}));
     }
     ResponseTemplate::new(400).set_body_json(json!({"error": "Invalid request"}))

@@ -199,8 +199,17 @@ pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
 /// An app whose server reaches its database at `route(url)` (through a proxy, say); the
 /// test's own pool and admin use `url`.
 pub async fn spawn_app_routed(config: ServerConfig, route: impl FnOnce(&str) -> String) -> TestApp {
+    spawn_app_on(config, fresh_database().await, route).await
+}
+
+/// An app on `database_url`, a fresh migrated database (of a cluster of the test's own, say),
+/// whose server reaches it at `route(url)`.
+pub async fn spawn_app_on(
+    config: ServerConfig,
+    database_url: String,
+    route: impl FnOnce(&str) -> String,
+) -> TestApp {
     log_to_test_output();
-    let database_url = fresh_database().await;
     let server_url = route(&database_url);
     let bets = croupier::db::pool(&server_url, 16, config.db_limits()).expect("pool");
     let pools = Pools::beside(bets.clone(), &server_url, &config).expect("pools");
@@ -425,6 +434,7 @@ impl TestApp {
     /// Takes the database away under the running server (its connections are cut).
     pub async fn drop_database(&self) {
         let (cluster_url, db) = self.database_url.rsplit_once('/').expect("url with a db");
+        let db = db.split('?').next().expect("a database name");
         let (client, conn) =
             tokio_postgres::connect(&format!("{cluster_url}/postgres"), tokio_postgres::NoTls)
                 .await

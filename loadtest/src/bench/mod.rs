@@ -98,7 +98,8 @@ pub struct CasinoCalls {
 /// What `seamless_exchanges` says of the calls made since `since`: an exchange of a list is
 /// kept once per movement, with the list's start and duration.
 async fn casino_calls(url: &str, since: std::time::SystemTime) -> anyhow::Result<CasinoCalls> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (client, connection) =
+        croupier::db::link::connect(url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     let row = client
         .query_one(
@@ -231,7 +232,8 @@ async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Res
 /// dead rows and dirty pages of the one before it (autovacuum and the checkpointer would
 /// otherwise run in the middle of it).
 async fn quiesce(url: &str) -> anyhow::Result<()> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (client, connection) =
+        croupier::db::link::connect(url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
     // Two statements, each in a transaction of its own (VACUUM refuses to run in one).
     client.batch_execute("VACUUM (ANALYZE)").await?;

@@ -73,10 +73,15 @@ pub enum OperatorVerb {
     SetSeamless(OperatorSetSeamless),
     /// Shows an operator's mode and, when seamless, its settings.
     Show(OperatorShow),
-    /// Chooses the rail the operator's crypto payouts go through.
+    /// Chooses the operator's treasury: the rail its crypto payouts go through and its
+    /// wallet there they are sent from.
     SetPayoutRail(OperatorSetPayoutRail),
+    /// Whether the operator's crypto payouts may take value that did not come in as crypto
+    /// (transfer-API credit). Default: no.
+    SetFiatCryptoPayouts(OperatorSetFiatCryptoPayouts),
     /// Whether the operator's players may bet locked funds (crypto deposits detected but not
-    /// yet confirmed). Default: yes.
+    /// yet confirmed); what they win meanwhile stays locked until the deposits confirm.
+    /// Default: no.
     SetLockedPlay(OperatorSetLockedPlay),
 }
 
@@ -88,6 +93,7 @@ impl OperatorVerb {
             Self::SetSeamless(verb) => verb.run(admin).await,
             Self::Show(verb) => verb.run(admin).await,
             Self::SetPayoutRail(verb) => verb.run(admin).await,
+            Self::SetFiatCryptoPayouts(verb) => verb.run(admin).await,
             Self::SetLockedPlay(verb) => verb.run(admin).await,
         }
     }
@@ -209,14 +215,37 @@ pub struct OperatorSetPayoutRail {
     operator: String,
     #[arg(long, value_parser = ["inabit", "b2binpay"])]
     rail: String,
+    /// The operator's wallet id at that provider.
+    #[arg(long)]
+    wallet: String,
 }
 
 impl OperatorSetPayoutRail {
     async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
         admin
-            .operator_set_payout_rail(&self.operator, &self.rail)
+            .operator_set_payout_rail(&self.operator, &self.rail, &self.wallet)
             .await?;
-        Printed::done(json!({ "id": self.operator, "payoutRail": self.rail }))
+        Printed::done(
+            json!({ "id": self.operator, "payoutRail": self.rail, "payoutWallet": self.wallet }),
+        )
+    }
+}
+
+#[derive(Args)]
+pub struct OperatorSetFiatCryptoPayouts {
+    #[arg(long)]
+    operator: String,
+    #[arg(long, value_enum)]
+    allowed: YesNo,
+}
+
+impl OperatorSetFiatCryptoPayouts {
+    async fn run(self, admin: &Admin) -> anyhow::Result<Printed> {
+        let allowed = matches!(self.allowed, YesNo::Yes);
+        admin
+            .operator_set_fiat_crypto_payouts(&self.operator, allowed)
+            .await?;
+        Printed::done(json!({ "id": self.operator, "fiatCryptoPayouts": allowed }))
     }
 }
 

@@ -16,6 +16,8 @@ pub struct Transaction {
     pub id: String,
     pub status: String,
     pub note: Option<String>,
+    /// The wallet it leaves from.
+    pub wallet_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -85,16 +87,12 @@ impl Inabit {
     /// inabit's id of it.
     pub async fn create_withdrawal(
         &self,
+        wallet: &str,
         ids: &AssetIds,
         address: &str,
         amount: Decimal,
         note: &str,
     ) -> Result<String, ProviderError> {
-        let wallet = self
-            .config
-            .wallet_id
-            .as_deref()
-            .ok_or(ProviderError::NotConfigured("the inabit payout wallet"))?;
         let (Some(asset_id), Some(blockchain_id)) = (
             ids.inabit_asset_id.as_deref(),
             ids.inabit_blockchain_id.as_deref(),
@@ -134,7 +132,7 @@ impl Inabit {
         let data = self
             .graphql(
                 "query Transaction($where: TransactionWhereUniqueInput!) {
-                   transaction(where: $where) { id note status { status } } }",
+                   transaction(where: $where) { id note status { status } wallet { id } } }",
                 serde_json::json!({"where": {"id": id}}),
             )
             .await?;
@@ -153,7 +151,7 @@ impl Inabit {
         let data = self
             .graphql(
                 "query Transactions($where: TransactionWhereInput) {
-                   transactions(where: $where) { id note status { status } } }",
+                   transactions(where: $where) { id note status { status } wallet { id } } }",
                 serde_json::json!({"where": {"note": {"equals": note}}}),
             )
             .await?;
@@ -178,6 +176,7 @@ fn transaction_of(value: &Value) -> Transaction {
             .unwrap_or("")
             .to_string(),
         note: text_field(value, &["note"]),
+        wallet_id: value.get("wallet").and_then(|w| text_field(w, &["id"])),
     }
 }
 

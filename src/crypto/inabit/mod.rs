@@ -32,8 +32,6 @@ pub struct InabitConfig {
     pub terminal_key: Option<String>,
     /// A login token to start from when the database has none.
     pub login_token: Option<String>,
-    /// The wallet payouts are sent from.
-    pub wallet_id: Option<String>,
     /// Path of the Terminal deposit resource: `GET {path}/{id}` reads one deposit,
     /// `GET {path}?updatedAfter=…&limit=…` lists them in update order.
     pub deposits_path: String,
@@ -51,7 +49,6 @@ impl std::fmt::Debug for InabitConfig {
             .field("terminal_url", &self.terminal_url)
             .field("terminal_key", &hidden(&self.terminal_key))
             .field("login_token", &hidden(&self.login_token))
-            .field("wallet_id", &self.wallet_id)
             .field("deposits_path", &self.deposits_path)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("login_refresh_after", &self.login_refresh_after)
@@ -166,12 +163,9 @@ impl Inabit {
         Ok(())
     }
 
-    /// Checks that a withdrawal can be sent now (payout wallet configured, an access token at
-    /// hand), so that a failure here is known not to have reached inabit.
+    /// Checks that a withdrawal can be sent now (an access token at hand), so that a failure
+    /// here is known not to have reached inabit.
     pub async fn ready_to_withdraw(&self) -> Result<(), ProviderError> {
-        if self.config.wallet_id.is_none() {
-            return Err(ProviderError::NotConfigured("the inabit payout wallet"));
-        }
         self.access_token(None).await.map(|_| ())
     }
 }

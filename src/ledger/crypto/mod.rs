@@ -62,6 +62,9 @@ pub struct Payout {
     pub coin_amount: Decimal,
     pub rate: Decimal,
     pub rail: Rail,
+    /// The operator's provider wallet the payout is sent from (None: held before wallets
+    /// were per operator; such a payout is not sent).
+    pub source_wallet: Option<String>,
     pub state: PayoutState,
     /// Why a refused payout was refused.
     pub refusal: Option<HoldStatus>,
@@ -78,7 +81,7 @@ const PAYOUT_COLUMNS: &str = "p.id, p.operator_id, p.transaction_id, pl.external
     p.amount, p.asset, p.blockchain, p.address, p.coin_amount, p.rate, p.rail, p.state,
     p.refusal, p.idempotency_key, p.provider_ref, p.provider_status, p.attempts,
     (extract(epoch FROM p.created_at) * 1000)::bigint,
-    (extract(epoch FROM p.updated_at) * 1000)::bigint";
+    (extract(epoch FROM p.updated_at) * 1000)::bigint, p.source_wallet";
 
 fn payout_from(row: &tokio_postgres::Row) -> Result<Payout, Error> {
     let refusal: Option<&str> = row.try_get(13)?;
@@ -95,6 +98,7 @@ fn payout_from(row: &tokio_postgres::Row) -> Result<Payout, Error> {
         coin_amount: row.try_get(9)?,
         rate: row.try_get(10)?,
         rail: Rail::parse(row.try_get(11)?)?,
+        source_wallet: row.try_get(20)?,
         state: PayoutState::parse(row.try_get(12)?)?,
         refusal: refusal.map(HoldStatus::parse).transpose()?,
         idempotency_key: row.try_get(14)?,
@@ -145,13 +149,15 @@ impl CryptoLedger {
     }
 
     /// Opens a payout and holds its amount, or answers the recorded outcome of the same
-    /// transaction id, to be sent through `rail`; the coin amount is rounded down to the
-    /// asset's `asset_scale` decimals. Returns the payout and whether it was already there.
+    /// transaction id, to be sent through `rail` from the operator's `source_wallet`; the
+    /// coin amount is rounded down to the asset's `asset_scale` decimals. Returns the payout
+    /// and whether it was already there.
     pub async fn payout_hold(
         &self,
         order: &PayoutOrder,
         asset_scale: u32,
         rail: Rail,
+        source_wallet: &str,
     ) -> Result<(Payout, bool), Error> {
         let scale = i32::try_from(asset_scale).unwrap_or(18);
         // The connection goes back before `payout_by_id` takes one: holding it there would
@@ -162,7 +168,7 @@ impl CryptoLedger {
             .await?
             .query_one(
                 "SELECT status, payout_id FROM crypto_payout_hold(
-                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 &[
                     &order.operator_id,
                     &order.external_id,
@@ -174,6 +180,7 @@ impl CryptoLedger {
                     &order.address,
                     &scale,
                     &rail.as_str(),
+                    &source_wallet,
                     &Uuid::now_v7(),
                     &Uuid::now_v7(),
                     &Uuid::new_v4(),
@@ -182,7 +189,7 @@ impl CryptoLedger {
             .await?;
         let replayed = match HoldStatus::parse(row.try_get(0)?)? {
             // A refusal for insufficient funds is recorded: answered below, like a replay.
-            HoldStatus::Ok | HoldStatus::InsufficientFunds => false,
+            HoldStatus::Ok | HoldStatus::InsufficientFunds | HoldStatus::NotCryptoFunded => false,
             HoldStatus::Duplicate => true,
             HoldStatus::Conflict => return Err(Error::Conflict),
             HoldStatus::PlayerNotFound => return Err(Error::PlayerNotFound),
@@ -206,7 +213,9 @@ impl CryptoLedger {
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("payout {id} vanished")))?;
         match payout.refusal {
             None => Ok((payout, replayed)),
-            Some(HoldStatus::InsufficientFunds) => Err(Error::InsufficientFunds),
+            Some(HoldStatus::InsufficientFunds | HoldStatus::NotCryptoFunded) => {
+                Err(Error::InsufficientFunds)
+            }
             Some(other) => Err(Error::Internal(anyhow::anyhow!(
                 "payout {id} refused as {other}"
             ))),

@@ -67,6 +67,8 @@ text_enum! {
         PlayerNotFound = "player_not_found",
         NoRate = "no_rate",
         InsufficientFunds = "insufficient_funds",
+        /// More than the wallet's crypto-funded value, and the operator pays out only that.
+        NotCryptoFunded = "not_crypto_funded",
         AmountTooSmall = "amount_too_small",
     }
 }
