@@ -145,6 +145,49 @@ impl Counterparty {
     }
 }
 
+/// The four signing headers of a request, checked for shape and for the timestamp window;
+/// the counterparty, the signature and the request id's first use are checked after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningHeaders<'a> {
+    pub counterparty_id: &'a str,
+    /// The header's text, as signed.
+    pub timestamp: &'a str,
+    pub stamped_ms: u64,
+    /// The header's text, as signed.
+    pub request_id: &'a str,
+    pub nonce: u128,
+    /// 64 characters (hex digits, checked with the signature).
+    pub sign: &'a str,
+}
+
+impl<'a> SigningHeaders<'a> {
+    /// Reads the headers, refusing them in this order: a missing one, a timestamp that is
+    /// not a number, one more than `TIMESTAMP_WINDOW_MS` from `now_ms`, a request id that is
+    /// not 32 hex digits, a sign of another length.
+    pub fn parse(headers: &'a HeaderMap, now_ms: u64) -> Result<Self, AuthFailure> {
+        let counterparty_id = header(headers, HEADER_COUNTERPARTY)?;
+        let timestamp = header(headers, HEADER_TIMESTAMP)?;
+        let request_id = header(headers, HEADER_REQUEST_ID)?;
+        let sign = header(headers, HEADER_SIGN)?;
+        let stamped_ms: u64 = timestamp.parse().map_err(|_| AuthFailure::BadTimestamp)?;
+        if now_ms.abs_diff(stamped_ms) > TIMESTAMP_WINDOW_MS {
+            return Err(AuthFailure::Expired);
+        }
+        let nonce = parse_request_id(request_id)?;
+        if sign.len() != 64 {
+            return Err(AuthFailure::BadSignFormat);
+        }
+        Ok(Self {
+            counterparty_id,
+            timestamp,
+            stamped_ms,
+            request_id,
+            nonce,
+            sign,
+        })
+    }
+}
+
 /// Authenticates requests: counterparty lookup (cached), timestamp, signature, nonce.
 pub struct Authenticator {
     pool: Pool,
@@ -196,30 +239,21 @@ impl Authenticator {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> Result<(Arc<Counterparty>, Uuid), Error> {
-        let counterparty_id = header(headers, HEADER_COUNTERPARTY)?;
-        let timestamp = header(headers, HEADER_TIMESTAMP)?;
-        let request_id = header(headers, HEADER_REQUEST_ID)?;
-        let sign = header(headers, HEADER_SIGN)?;
-
-        let stamped_ms: u64 = timestamp.parse().map_err(|_| AuthFailure::BadTimestamp)?;
-        if now_ms().abs_diff(stamped_ms) > TIMESTAMP_WINDOW_MS {
-            return Err(AuthFailure::Expired.into());
-        }
-        let nonce = parse_request_id(request_id)?;
-        if sign.len() != 64 {
-            return Err(AuthFailure::BadSignFormat.into());
-        }
+        let signing = SigningHeaders::parse(headers, now_ms())?;
         let counterparty = self
-            .counterparty(counterparty_id)
+            .counterparty(signing.counterparty_id)
             .await?
             .ok_or(AuthFailure::UnknownCounterparty)?;
-        if !counterparty.verify(body, timestamp, request_id, sign) {
+        if !counterparty.verify(body, signing.timestamp, signing.request_id, signing.sign) {
             return Err(AuthFailure::BadSignature.into());
         }
-        if !self.nonces.first_here(counterparty_id, nonce) {
+        if !self
+            .nonces
+            .first_here(signing.counterparty_id, signing.nonce)
+        {
             return Err(AuthFailure::Replayed.into());
         }
-        Ok((counterparty, Uuid::from_u128(nonce)))
+        Ok((counterparty, Uuid::from_u128(signing.nonce)))
     }
 
     /// Claims a request id of `counterparty` in the database: refused as a replay if any

@@ -58,25 +58,49 @@ const EPOCH: &str = "1970-01-01T00:00:00Z";
 const PAGE: usize = 100;
 const BIG_PAGE: usize = 1000;
 
+/// An inabit webhook as recorded: its text, its event and the transaction it names.
+#[derive(Debug)]
+pub struct Webhook<'a> {
+    pub text: &'a str,
+    pub event: Option<String>,
+    pub reference: Option<String>,
+}
+
+/// Reads an inabit webhook: a JSON object, with `event` and a transaction id in `data`
+/// (`transactionId`, `purchaseId` or `id`) if it has them.
+pub fn read_webhook(body: &[u8]) -> Result<Webhook<'_>, Error> {
+    let text = std::str::from_utf8(body).map_err(|_| Error::bad_format("the body is not UTF-8"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| Error::bad_format("the body is not JSON"))?;
+    if !value.is_object() {
+        return Err(Error::bad_format("the body must be a JSON object"));
+    }
+    let event = value
+        .get("event")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reference = value
+        .get("data")
+        .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
+    Ok(Webhook {
+        text,
+        event,
+        reference,
+    })
+}
+
 impl Crypto {
     /// Records an inabit webhook exactly as received and wakes the worker. Only a JSON object
     /// is accepted.
     pub async fn record_webhook(&self, body: &[u8]) -> Result<Uuid, Error> {
-        let text =
-            std::str::from_utf8(body).map_err(|_| Error::bad_format("the body is not UTF-8"))?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|_| Error::bad_format("the body is not JSON"))?;
-        if !value.is_object() {
-            return Err(Error::bad_format("the body must be a JSON object"));
-        }
-        let event = value.get("event").and_then(Value::as_str);
-        let reference = value
-            .get("data")
-            .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
+        let webhook = read_webhook(body)?;
         let id = Uuid::now_v7();
         let client = self.pool.get().await?;
         client
-            .execute(sql::INSERT_WEBHOOK, &[&id, &event, &reference, &text])
+            .execute(
+                sql::INSERT_WEBHOOK,
+                &[&id, &webhook.event, &webhook.reference, &webhook.text],
+            )
             .await?;
         self.wake.notify_one();
         Ok(id)
