@@ -174,10 +174,15 @@ pub struct TokenRequest {
     pub secret: String,
 }
 
-/// Reads a token request.
+/// Reads a token request. An id that cannot be a counterparty's is an unknown operator.
 pub fn read_token_request(body: &[u8]) -> Result<TokenRequest, Error> {
-    serde_json::from_slice::<TokenRequest>(body)
-        .map_err(|_| Error::bad_format("the body must be {\"PartnerClientId\": …, \"Secret\": …}"))
+    let asked = serde_json::from_slice::<TokenRequest>(body).map_err(|_| {
+        Error::bad_format("the body must be {\"PartnerClientId\": …, \"Secret\": …}")
+    })?;
+    if !crate::auth::is_counterparty_id(&asked.partner_client_id) {
+        return Err(Error::Auth(AuthFailure::UnknownCounterparty));
+    }
+    Ok(asked)
 }
 
 async fn token(
@@ -270,6 +275,10 @@ pub fn read_verdict(body: &[u8]) -> Result<Verdict, Error> {
     if !verdict.is_object() {
         return Err(Error::bad_format("the body must be a JSON object"));
     }
+    // The verdict is stored as it came (jsonb, texts): PostgreSQL holds no NUL character.
+    if holds_nul(&verdict) {
+        return Err(Error::bad_value("the body holds a NUL character"));
+    }
     Ok(Verdict {
         bet_no: integer_field(&verdict, "BetId")?,
         kind: i16::try_from(integer_field(&verdict, "TransactionType")?)
@@ -279,6 +288,18 @@ pub fn read_verdict(body: &[u8]) -> Result<Verdict, Error> {
         balance: decimal_field(&verdict, "Balance")?,
         reported: verdict,
     })
+}
+
+/// Whether a NUL character is in any string or key of `value`.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
+    }
 }
 
 async fn accept(

@@ -82,6 +82,16 @@ pub fn read_webhook(body: &[u8]) -> Result<Webhook<'_>, Error> {
     let reference = value
         .get("data")
         .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
+    // PostgreSQL text holds no NUL character; the body itself keeps it escaped (`\u0000`).
+    if [&event, &reference]
+        .into_iter()
+        .flatten()
+        .any(|t| t.contains('\0'))
+    {
+        return Err(Error::bad_value(
+            "the event or transaction id holds a NUL character",
+        ));
+    }
     Ok(Webhook {
         text,
         event,
