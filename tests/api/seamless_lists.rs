@@ -136,7 +136,9 @@ async fn a_list_without_an_answer_leaves_each_movement_to_the_failure_rules() {
 
 #[tokio::test]
 async fn credits_of_an_unanswered_list_are_retried_until_applied_once() {
-    let b = lists_bench(400, 1200).await;
+    // The two slow makes hold both lanes for a whole attempt (1 s): long enough for the other
+    // four wins to arrive and queue behind them on a busy machine.
+    let b = lists_bench(1000, 2400).await;
     for i in 0..6 {
         b.app
             .pay_in(&b.player, &format!("w{i}"), "10")
@@ -146,7 +148,7 @@ async fn credits_of_an_unanswered_list_are_retried_until_applied_once() {
     assert_eq!(b.at_casino(), dec("40"));
     // The wins queue behind two slow makes; the first list is applied and answered 503.
     b.fault(vec![
-        rule("payments/make", None, Fault::Latency { ms: 1500 }, 2),
+        rule("payments/make", None, Fault::Latency { ms: 2500 }, 2),
         rule(
             "payments/make-list",
             None,
