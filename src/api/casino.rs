@@ -221,7 +221,7 @@ struct TokenRequest {
     responses(
         (status = 200, description = "200: `Value` is `{AccessToken, ExpiresIn: 3600, TokenType: Bearer}`", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 400, description = "400 the body is not `{PartnerClientId, Secret}`", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 401, description = "401 wrong credentials", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 401, description = "401 wrong credentials (an id holding a NUL character included)", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
     )
@@ -237,6 +237,10 @@ async fn token(
         })
     });
     let asked = match asked {
+        // PostgreSQL cannot hold a NUL character in text: such an id names no operator.
+        Ok(asked) if asked.partner_client_id.contains('\0') => {
+            return failure(&req, &Error::Auth(AuthFailure::UnknownCounterparty))
+        }
         Ok(asked) => asked,
         Err(e) => return failure(&req, &e),
     };
@@ -278,6 +282,18 @@ fn decimal_field(value: &Value, field: &str) -> Result<Option<rust_decimal::Deci
         .map_err(|_| Error::bad_format(format!("{field} must be a decimal")))
 }
 
+/// Whether a NUL character is anywhere in `value`, keys included.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, field)| key.contains('\0') || holds_nul(field)),
+        _ => false,
+    }
+}
+
 fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
     match &value[field] {
         Value::Number(n) => n.as_i64(),
@@ -298,7 +314,7 @@ fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "200 recorded: Message says Success, already recorded, still pending, or Recorded as a discrepancy", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 400, description = "400 a field missing or of the wrong type", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 400, description = "400 a field missing or of the wrong type, or a NUL character anywhere", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 401, description = "401 no valid bearer token", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::schemas::CasinoEnvelope),
         (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
@@ -319,6 +335,10 @@ async fn accept(
             .map_err(|_| Error::bad_format("the body must be a JSON object"))?;
         if !verdict.is_object() {
             return Err(Error::bad_format("the body must be a JSON object"));
+        }
+        // The verdict is stored as given, and PostgreSQL text and jsonb cannot hold NUL.
+        if holds_nul(&verdict) {
+            return Err(Error::bad_format("the verdict holds a NUL character"));
         }
         let bet_no = integer_field(&verdict, "BetId")?;
         let kind = i16::try_from(integer_field(&verdict, "TransactionType")?)
