@@ -108,8 +108,8 @@ fn failure(req: &HttpRequest, e: &Error) -> HttpResponse {
     operation_id = "jwks",
     summary = "The keys croupier signs casino calls with (Cache-Control: public, max-age=3600)",
     responses(
-        (status = 200, description = "The JWKS; fetch again on an unknown kid", body = crate::api::docs::schemas::Jwks),
-        (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 200, description = "The JWKS; fetch again on an unknown kid", body = crate::api::docs::casino_crypto::Jwks),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
     )
 )]
 async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -138,13 +138,13 @@ fn jwt_of(body: &[u8]) -> Result<String, Error> {
     summary = "Checks a JWT croupier issued",
     request_body(content = String, description = "The JWT as a JSON string"),
     responses(
-        (status = 200, description = "200: `Value` holds the claims", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 400, description = "400 not a JWT, not RS256, not a JSON string", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 401, description = "401 the signature does not verify, or another issuer", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 404, description = "404 unknown kid, or none", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 410, description = "410 expired or not valid yet", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 429, description = "429 more than 20 a second from one address", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 200, description = "200: `Value` holds the claims", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 not a JWT, not RS256, not a JSON string", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 the signature does not verify, or another issuer", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 404, description = "404 unknown kid, or none", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 410, description = "410 expired or not valid yet", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 429, description = "429 more than 20 a second from one address", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
     )
 )]
 async fn verify(
@@ -217,13 +217,13 @@ struct TokenRequest {
     tag = "seamless",
     operation_id = "token",
     summary = "A bearer token for the operator's credentials",
-    request_body = crate::api::docs::schemas::TokenRequest,
+    request_body = crate::api::docs::casino_crypto::TokenRequest,
     responses(
-        (status = 200, description = "200: `Value` is `{AccessToken, ExpiresIn: 3600, TokenType: Bearer}`", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 400, description = "400 the body is not `{PartnerClientId, Secret}`", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 401, description = "401 wrong credentials (an id holding a NUL character included)", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 200, description = "200: `Value` is `{AccessToken, ExpiresIn: 3600, TokenType: Bearer}`", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 the body is not `{PartnerClientId, Secret}`", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 wrong credentials (an id holding a NUL character included)", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
     )
 )]
 async fn token(
@@ -310,14 +310,14 @@ fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
     tag = "seamless",
     operation_id = "acceptPayment",
     summary = "The casino's final verdict on a movement",
-    request_body = crate::api::docs::schemas::AcceptRequest,
+    request_body = crate::api::docs::casino_crypto::AcceptRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "200 recorded: Message says Success, already recorded, still pending, or Recorded as a discrepancy", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 400, description = "400 a field missing or of the wrong type, or a NUL character anywhere", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 401, description = "401 no valid bearer token", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::schemas::CasinoEnvelope),
-        (status = 503, description = "503 try again", body = crate::api::docs::schemas::CasinoEnvelope),
+        (status = 200, description = "200 recorded: Message says Success, already recorded, still pending, or Recorded as a discrepancy", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 a field missing or of the wrong type, or a NUL character anywhere", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 no valid bearer token", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
     )
 )]
 async fn accept(

@@ -55,10 +55,10 @@ fn json(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpRes
     summary = "inabit Terminal deposit event (unsigned: recorded, then confirmed with inabit's API)",
     request_body(content = Object, description = "The event as inabit sends it; stored raw"),
     responses(
-        (status = 200, description = "Recorded", body = crate::api::docs::schemas::WebhookReceived),
-        (status = 400, description = "Not a JSON object, or a body over 16 KiB", body = crate::api::docs::schemas::Message),
-        (status = 429, description = "Too many webhooks from this source (Retry-After: 5); not stored", body = crate::api::docs::schemas::Message),
-        (status = 503, description = "Too many events waiting, or the database is unavailable; not stored (Retry-After: 5 when queue full)", body = crate::api::docs::schemas::Message),
+        (status = 200, description = "Recorded", body = crate::api::docs::casino_crypto::WebhookReceived),
+        (status = 400, description = "Not a JSON object, or a body over 16 KiB", body = crate::api::docs::casino_crypto::Message),
+        (status = 429, description = "Too many webhooks from this source (Retry-After: 5); not stored", body = crate::api::docs::casino_crypto::Message),
+        (status = 503, description = "Too many events waiting, or the database is unavailable; not stored (Retry-After: 5 when queue full)", body = crate::api::docs::casino_crypto::Message),
     )
 )]
 async fn inabit_webhook(
@@ -119,9 +119,9 @@ async fn inabit_webhook(
     request_body(content = Object, description = "The callback as B2BINPAY sends it (JSON:API)"),
     responses(
         (status = 200, description = "Verified and applied; empty body"),
-        (status = 400, description = "A body over 16 KiB or not received in time", body = crate::api::docs::schemas::Message),
-        (status = 401, description = "Forged, altered or malformed: nothing changes", body = crate::api::docs::schemas::Message),
-        (status = 503, description = "Not applied now (send again), or callbacks are not configured", body = crate::api::docs::schemas::Message),
+        (status = 400, description = "A body over 16 KiB or not received in time", body = crate::api::docs::casino_crypto::Message),
+        (status = 401, description = "Forged, altered or malformed: nothing changes", body = crate::api::docs::casino_crypto::Message),
+        (status = 503, description = "Not applied now (send again), or callbacks are not configured", body = crate::api::docs::casino_crypto::Message),
     )
 )]
 async fn b2binpay_callback(
@@ -170,7 +170,7 @@ async fn b2binpay_callback(
     description = "Served on `CROUPIER_APPROVER_LISTEN` (default 127.0.0.1:8091), not on the public listener. Unauthenticated, like the Approver's call: bind it where only the Approver reaches it.",
     request_body(content = Object, description = "The withdrawal inabit asks about"),
     responses(
-        (status = 200, description = "The verdict: approved only for a payout croupier holds, exactly as held", body = crate::api::docs::schemas::Approval),
+        (status = 200, description = "The verdict: approved only for a payout croupier holds, exactly as held", body = crate::api::docs::casino_crypto::Approval),
     )
 )]
 async fn approver(
@@ -197,7 +197,7 @@ async fn approver(
     description = "Served on `CROUPIER_APPROVER_LISTEN`: the inabit login token's age and last refresh error (never the token), events waiting, payouts in flight, open reviews, the polling checkpoint, the jobs and the webhook counters.",
     responses(
         (status = 200, description = "The status", body = Object),
-        (status = 503, description = "The database is unavailable", body = crate::api::docs::schemas::Message),
+        (status = 503, description = "The database is unavailable", body = crate::api::docs::casino_crypto::Message),
     )
 )]
 async fn status(state: web::Data<AppState>) -> HttpResponse {

@@ -1,12 +1,14 @@
 //! The API's description: an OpenAPI 3.1 document built from the handlers' `#[utoipa::path]`
-//! annotations and the wire types' schemas (`schemas`), served at `GET /openapi.json`, and a
-//! page that reads it at `GET /docs`. The page is one file compiled into the binary, with no
-//! script, font or style from elsewhere: operators run croupier in closed networks.
+//! annotations and the wire types' schemas (`schemas`, `casino_crypto`), served at
+//! `GET /openapi.json`, and a page that reads it at `GET /docs`. The page is one file compiled
+//! into the binary, with no script, font or style from elsewhere: operators run croupier in
+//! closed networks.
 //!
 //! Invariant: the document lists every route of both listeners (`api::routes`,
 //! `api::private_routes`), checked by the tests; the private listener's two routes are tagged
 //! `private-listener`.
 
+pub mod casino_crypto;
 pub mod schemas;
 
 use std::sync::OnceLock;
