@@ -53,10 +53,10 @@ fn json(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpRes
     tag = "crypto",
     operation_id = "inabitWebhook",
     summary = "inabit Terminal deposit event (unsigned: recorded, then confirmed with inabit's API)",
-    request_body(content = Object, description = "The event as inabit sends it; stored raw"),
+    request_body(content = crate::api::docs::casino_crypto::InabitEvent, description = "The event as inabit sends it; stored raw"),
     responses(
         (status = 200, description = "Recorded", body = crate::api::docs::casino_crypto::WebhookReceived),
-        (status = 400, description = "Not a JSON object, or a body over 16 KiB", body = crate::api::docs::casino_crypto::Message),
+        (status = 400, description = "Not a JSON object, a body over 16 KiB, or an event name or transaction id holding a NUL character", body = crate::api::docs::casino_crypto::Message),
         (status = 429, description = "Too many webhooks from this source (Retry-After: 5); not stored", body = crate::api::docs::casino_crypto::Message),
         (status = 503, description = "Too many events waiting, or the database is unavailable; not stored (Retry-After: 5 when queue full)", body = crate::api::docs::casino_crypto::Message),
     )

@@ -83,6 +83,12 @@ impl Crypto {
         let reference = value
             .get("data")
             .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
+        // PostgreSQL text cannot hold a NUL: such an event is malformed, not one to resend.
+        if event.is_some_and(|e| e.contains('\0'))
+            || reference.as_deref().is_some_and(|r| r.contains('\0'))
+        {
+            return Err(Error::bad_format("the event holds a NUL character"));
+        }
         let id = Uuid::now_v7();
         client
             .execute(sql::INSERT_WEBHOOK, &[&id, &event, &reference, &text])

@@ -18,6 +18,23 @@ pub struct Message {
     message: String,
 }
 
+/// An inabit Terminal event, stored exactly as received (other fields included). Only what
+/// inabit's API then says about the transaction it names is applied.
+#[derive(Serialize, ToSchema)]
+pub struct InabitEvent {
+    /// `IncomingTransactionReceived`, `IncomingTransactionStatusUpdated`, …; any name is taken.
+    event: Option<String>,
+    data: Option<InabitEventData>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InabitEventData {
+    /// The transaction to read back from inabit (also `purchaseId` or `id`).
+    transaction_id: Option<String>,
+    status: Option<String>,
+}
+
 /// The webhook is recorded; the worker confirms it with inabit's API.
 #[derive(Serialize, ToSchema)]
 pub struct WebhookReceived {
