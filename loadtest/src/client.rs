@@ -9,7 +9,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::net::TcpStream;
 
 /// Who signs: a provider's id and secret.
@@ -25,12 +27,36 @@ pub struct Answer {
     pub status: u16,
     /// `_responseCode`, or -1 when the body had none.
     pub code: i64,
+    /// `balance`, when the answer carries one.
+    pub balance: Option<Decimal>,
 }
 
 #[derive(Deserialize)]
-struct Body {
+struct Body<'a> {
     #[serde(rename = "_responseCode")]
     code: i64,
+    /// Read as written, never through a float.
+    #[serde(borrow)]
+    balance: Option<&'a RawValue>,
+}
+
+impl Answer {
+    fn parse(status: u16, bytes: &[u8]) -> Self {
+        match serde_json::from_slice::<Body>(bytes) {
+            Ok(body) => Self {
+                status,
+                code: body.code,
+                balance: body
+                    .balance
+                    .and_then(|raw| raw.get().trim_matches('"').parse().ok()),
+            },
+            Err(_) => Self {
+                status,
+                code: -1,
+                balance: None,
+            },
+        }
+    }
 }
 
 pub struct Connection {
@@ -109,9 +135,12 @@ impl Connection {
         };
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await?.to_bytes();
-        let code = serde_json::from_slice::<Body>(&bytes)
-            .map(|b| b.code)
-            .unwrap_or(-1);
-        Ok(Answer { status, code })
+        Ok(Answer::parse(status, &bytes))
+    }
+
+    /// Drops the connection (a call given up half-way leaves it unusable); the next call
+    /// opens a new one.
+    pub fn reset(&mut self) {
+        self.sender = None;
     }
 }

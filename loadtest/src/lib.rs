@@ -5,11 +5,14 @@
 //! - `run`: closed and open loop engines with coordinated-omission-corrected latency;
 //! - `players`: the load-test players and their sessions;
 //! - `books`: the after-run check that every acknowledged bet is journaled and reconciles;
+//! - `chaos`: the server under load while it is killed, its database crashed and the link
+//!   between them broken, then the books against the players' own model;
 //! - `bench`: pgbench on the ledger's own SQL versus the server over HTTP, in one run;
 //! - `report`: summary lines, JSON and the latency-versus-throughput chart.
 
 pub mod bench;
 pub mod books;
+pub mod chaos;
 pub mod client;
 pub mod players;
 pub mod report;

@@ -1,5 +1,6 @@
 //! `loadtest run`: drive a running croupier server like game providers do, then check the
-//! books. `loadtest bench`: the side-by-side benchmark against pgbench.
+//! books. `loadtest bench`: the side-by-side benchmark against pgbench. `loadtest chaos`: the
+//! server under load through crashes and a broken database link, then the books.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use loadtest::bench::{self, BenchConfig};
 use loadtest::books::Books;
+use loadtest::chaos::{self, ChaosConfig, Fault};
 use loadtest::report::{self, Series};
 use loadtest::run::{self, RunConfig};
 use loadtest::scenario::{Distribution, Players, Scenario};
@@ -32,6 +34,10 @@ enum Command {
     /// The side-by-side benchmark: its own durable PostgreSQL cluster, pgbench on the
     /// ledger's SQL, and the server binary over HTTP, unbatched and batched.
     Bench(BenchArgs),
+    /// The server binary under load while it is killed (SIGKILL), its own PostgreSQL
+    /// crashed (`pg_ctl stop -m immediate`) and the link between them blackholed, reset and
+    /// frozen; then every acknowledged call and every balance against the players' model.
+    Chaos(ChaosArgs),
     /// A casino wallet for seamless mode (the casino side of the contract): verifies every
     /// JWT against croupier's JWKS, keeps balances, can be told to misbehave (`POST
     /// /faults`); `GET /ledger` shows what it applied. Runs until Ctrl-C.
@@ -138,12 +144,70 @@ struct BenchArgs {
     pool_size: usize,
 }
 
+#[derive(clap::Args)]
+struct ChaosArgs {
+    /// Where the cluster, the server's log and chaos.json go.
+    #[arg(long, default_value = "target/chaos")]
+    out_dir: PathBuf,
+    /// The croupier binary (default: beside this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Seconds of load; faults come within it.
+    #[arg(long, default_value_t = 90.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 1000)]
+    players: i32,
+    /// Virtual providers, one connection each, each playing players of its own.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The faults to inject, in a seeded order, each once before any twice.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "kill,crash,kill-crash,blackhole,reset,freeze"
+    )]
+    faults: Vec<Fault>,
+    /// Seed of the fault order and timing and of the calls (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seconds before the first fault.
+    #[arg(long, default_value_t = 5.0)]
+    first_fault: f64,
+    /// Seconds between the starts of two faults (± a quarter).
+    #[arg(long, default_value_t = 12.0)]
+    interval: f64,
+    /// No fault starts in the last this many seconds.
+    #[arg(long, default_value_t = 8.0)]
+    calm: f64,
+    /// Seconds a blackhole or a freeze lasts.
+    #[arg(long, default_value_t = 5.0)]
+    hold: f64,
+    /// The server's CROUPIER_DB_TIMEOUT_MS.
+    #[arg(long, default_value_t = 2000)]
+    db_timeout_ms: u64,
+    /// The server's CROUPIER_BET_DEADLINE_MS.
+    #[arg(long, default_value_t = 3000)]
+    bet_deadline_ms: u64,
+    /// A bet call answered later than this fails the run (default: the bet deadline plus
+    /// 2 s for a busy machine; 0: answer times reported, not checked).
+    #[arg(long)]
+    answer_bound_ms: Option<u64>,
+    /// Seconds the calls under way at the end may take to be decided.
+    #[arg(long, default_value_t = 60.0)]
+    drain: f64,
+    /// The server's log filter (RUST_LOG); its log is `server.log` in the output folder.
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run_command(args).await,
         Command::Bench(args) => bench_command(args).await,
+        Command::Chaos(args) => chaos_command(args).await,
         Command::Casino(args) => casino_command(args).await,
     };
     match outcome {
@@ -324,13 +388,54 @@ fn write_outputs(args: &RunArgs, summaries: &[run::Summary], books: &Books) -> a
     Ok(())
 }
 
+/// The croupier binary beside this one.
+fn server_beside() -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()?
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no folder for the loadtest binary"))?
+        .join("croupier"))
+}
+
+async fn chaos_command(args: ChaosArgs) -> anyhow::Result<ExitCode> {
+    let server_bin = match args.server_bin {
+        Some(p) => p,
+        None => server_beside()?,
+    };
+    let answer_bound_ms = args.answer_bound_ms.unwrap_or(args.bet_deadline_ms + 2000);
+    let config = ChaosConfig {
+        out_dir: args.out_dir,
+        server_bin,
+        seconds: args.seconds,
+        players: args.players,
+        connections: args.connections,
+        faults: args.faults,
+        seed: args.seed.unwrap_or_else(rand::random),
+        first_fault_s: args.first_fault,
+        interval_s: args.interval,
+        calm_s: args.calm,
+        hold: Duration::from_secs_f64(args.hold),
+        db_timeout_ms: args.db_timeout_ms,
+        bet_deadline_ms: args.bet_deadline_ms,
+        answer_bound: Duration::from_millis(answer_bound_ms),
+        drain: Duration::from_secs_f64(args.drain),
+        server_log: args.server_log,
+    };
+    let out = config.out_dir.join("chaos.json");
+    let outcome = chaos::chaos(config).await?;
+    chaos::print(&outcome);
+    std::fs::write(&out, serde_json::to_string_pretty(&outcome)?)?;
+    println!("summary: {}", out.display());
+    Ok(if outcome.failures() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 async fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let server_bin = match args.server_bin {
         Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or_else(|| anyhow::anyhow!("no folder for the loadtest binary"))?
-            .join("croupier"),
+        None => server_beside()?,
     };
     let config = BenchConfig {
         out_dir: args.out_dir,

@@ -204,11 +204,23 @@ async fn verify(
     }
 }
 
-#[derive(Deserialize)]
+/// A token request: the operator's credentials.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct TokenRequest {
-    partner_client_id: String,
-    secret: String,
+pub struct TokenRequest {
+    pub partner_client_id: String,
+    pub secret: String,
+}
+
+/// Reads a token request. An id that cannot be a counterparty's is an unknown operator.
+pub fn read_token_request(body: &[u8]) -> Result<TokenRequest, Error> {
+    let asked = serde_json::from_slice::<TokenRequest>(body).map_err(|_| {
+        Error::bad_format("the body must be {\"PartnerClientId\": …, \"Secret\": …}")
+    })?;
+    if !crate::auth::is_counterparty_id(&asked.partner_client_id) {
+        return Err(Error::Auth(AuthFailure::UnknownCounterparty));
+    }
+    Ok(asked)
 }
 
 #[utoipa::path(
@@ -231,16 +243,10 @@ async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let asked = crate::api::read_body(&req, payload).await.and_then(|body| {
-        serde_json::from_slice::<TokenRequest>(&body).map_err(|_| {
-            Error::bad_format("the body must be {\"PartnerClientId\": …, \"Secret\": …}")
-        })
-    });
+    let asked = crate::api::read_body(&req, payload)
+        .await
+        .and_then(|body| read_token_request(&body));
     let asked = match asked {
-        // PostgreSQL cannot hold a NUL character in text: such an id names no operator.
-        Ok(asked) if asked.partner_client_id.contains('\0') => {
-            return failure(&req, &Error::Auth(AuthFailure::UnknownCounterparty))
-        }
         Ok(asked) => asked,
         Err(e) => return failure(&req, &e),
     };
@@ -282,18 +288,6 @@ fn decimal_field(value: &Value, field: &str) -> Result<Option<rust_decimal::Deci
         .map_err(|_| Error::bad_format(format!("{field} must be a decimal")))
 }
 
-/// Whether a NUL character is anywhere in `value`, keys included.
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(fields) => fields
-            .iter()
-            .any(|(key, field)| key.contains('\0') || holds_nul(field)),
-        _ => false,
-    }
-}
-
 fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
     match &value[field] {
         Value::Number(n) => n.as_i64(),
@@ -302,6 +296,63 @@ fn integer_field(value: &Value, field: &str) -> Result<i64, Error> {
         _ => None,
     }
     .ok_or_else(|| Error::bad_format(format!("{field} must be an integer")))
+}
+
+/// A casino's verdict on a movement (`payments/accept`), read and checked.
+#[derive(Debug)]
+pub struct Verdict {
+    pub bet_no: i64,
+    pub kind: i16,
+    pub code: i64,
+    pub amount: Option<rust_decimal::Decimal>,
+    pub balance: Option<rust_decimal::Decimal>,
+    /// The whole body as the casino sent it (recorded with a discrepancy).
+    pub reported: Value,
+}
+
+impl Verdict {
+    pub fn partner_tx(&self) -> Option<&str> {
+        self.reported["PartnerTransactionId"].as_str()
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.reported["Message"].as_str()
+    }
+}
+
+/// Reads a verdict: a JSON object with `BetId`, `TransactionType`, `ErrorCode`, and
+/// optionally `PartnerTransactionId`, `Amount`, `Balance`, `Message`.
+pub fn read_verdict(body: &[u8]) -> Result<Verdict, Error> {
+    let verdict: Value = serde_json::from_slice(body)
+        .map_err(|_| Error::bad_format("the body must be a JSON object"))?;
+    if !verdict.is_object() {
+        return Err(Error::bad_format("the body must be a JSON object"));
+    }
+    // The verdict is stored as it came (jsonb, texts): PostgreSQL holds no NUL character.
+    if holds_nul(&verdict) {
+        return Err(Error::bad_value("the body holds a NUL character"));
+    }
+    Ok(Verdict {
+        bet_no: integer_field(&verdict, "BetId")?,
+        kind: i16::try_from(integer_field(&verdict, "TransactionType")?)
+            .map_err(|_| Error::bad_value("unknown TransactionType"))?,
+        code: integer_field(&verdict, "ErrorCode")?,
+        amount: decimal_field(&verdict, "Amount")?,
+        balance: decimal_field(&verdict, "Balance")?,
+        reported: verdict,
+    })
+}
+
+/// Whether a NUL character is in any string or key of `value`.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
+    }
 }
 
 #[utoipa::path(
@@ -331,19 +382,7 @@ async fn accept(
     };
     let outcome = async {
         let body = crate::api::read_body(&req, payload).await?;
-        let verdict: Value = serde_json::from_slice(&body)
-            .map_err(|_| Error::bad_format("the body must be a JSON object"))?;
-        if !verdict.is_object() {
-            return Err(Error::bad_format("the body must be a JSON object"));
-        }
-        // The verdict is stored as given, and PostgreSQL text and jsonb cannot hold NUL.
-        if holds_nul(&verdict) {
-            return Err(Error::bad_format("the verdict holds a NUL character"));
-        }
-        let bet_no = integer_field(&verdict, "BetId")?;
-        let kind = i16::try_from(integer_field(&verdict, "TransactionType")?)
-            .map_err(|_| Error::bad_value("unknown TransactionType"))?;
-        let code = integer_field(&verdict, "ErrorCode")?;
+        let verdict = read_verdict(&body)?;
         let settings = state
             .seamless
             .settings(&operator)
@@ -353,15 +392,15 @@ async fn accept(
             .seamless
             .accept(
                 &operator,
-                bet_no,
-                kind,
-                code,
-                settings.error_codes.meaning(code),
-                verdict["PartnerTransactionId"].as_str(),
-                decimal_field(&verdict, "Amount")?,
-                decimal_field(&verdict, "Balance")?,
-                verdict["Message"].as_str(),
-                &verdict,
+                verdict.bet_no,
+                verdict.kind,
+                verdict.code,
+                settings.error_codes.meaning(verdict.code),
+                verdict.partner_tx(),
+                verdict.amount,
+                verdict.balance,
+                verdict.message(),
+                &verdict.reported,
             )
             .await
     }

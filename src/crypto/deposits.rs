@@ -59,6 +59,47 @@ const EPOCH: &str = "1970-01-01T00:00:00Z";
 const PAGE: usize = 100;
 const BIG_PAGE: usize = 1000;
 
+/// An inabit webhook as recorded: its text, its event and the transaction it names.
+#[derive(Debug)]
+pub struct Webhook<'a> {
+    pub text: &'a str,
+    pub event: Option<String>,
+    pub reference: Option<String>,
+}
+
+/// Reads an inabit webhook: a JSON object, with `event` and a transaction id in `data`
+/// (`transactionId`, `purchaseId` or `id`) if it has them.
+pub fn read_webhook(body: &[u8]) -> Result<Webhook<'_>, Error> {
+    let text = std::str::from_utf8(body).map_err(|_| Error::bad_format("the body is not UTF-8"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| Error::bad_format("the body is not JSON"))?;
+    if !value.is_object() {
+        return Err(Error::bad_format("the body must be a JSON object"));
+    }
+    let event = value
+        .get("event")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reference = value
+        .get("data")
+        .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
+    // PostgreSQL text holds no NUL character; the body itself keeps it escaped (`\u0000`).
+    if [&event, &reference]
+        .into_iter()
+        .flatten()
+        .any(|t| t.contains('\0'))
+    {
+        return Err(Error::bad_value(
+            "the event or transaction id holds a NUL character",
+        ));
+    }
+    Ok(Webhook {
+        text,
+        event,
+        reference,
+    })
+}
+
 impl Crypto {
     /// Records an inabit webhook from `source` exactly as received and wakes the worker, if
     /// the webhook limits let it in (else the reason, nothing stored). Only a JSON object is
@@ -72,26 +113,13 @@ impl Crypto {
         if let Err(busy) = self.webhooks.admit(source, &client).await? {
             return Ok(Err(busy));
         }
-        let text =
-            std::str::from_utf8(body).map_err(|_| Error::bad_format("the body is not UTF-8"))?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|_| Error::bad_format("the body is not JSON"))?;
-        if !value.is_object() {
-            return Err(Error::bad_format("the body must be a JSON object"));
-        }
-        let event = value.get("event").and_then(Value::as_str);
-        let reference = value
-            .get("data")
-            .and_then(|d| http::text_field(d, &["transactionId", "purchaseId", "id"]));
-        // PostgreSQL text cannot hold a NUL: such an event is malformed, not one to resend.
-        if event.is_some_and(|e| e.contains('\0'))
-            || reference.as_deref().is_some_and(|r| r.contains('\0'))
-        {
-            return Err(Error::bad_format("the event holds a NUL character"));
-        }
+        let webhook = read_webhook(body)?;
         let id = Uuid::now_v7();
         client
-            .execute(sql::INSERT_WEBHOOK, &[&id, &event, &reference, &text])
+            .execute(
+                sql::INSERT_WEBHOOK,
+                &[&id, &webhook.event, &webhook.reference, &webhook.text],
+            )
             .await?;
         self.wake.notify_one();
         Ok(Ok(id))

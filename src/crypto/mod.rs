@@ -41,7 +41,7 @@ use crate::ledger::crypto::CryptoLedger;
 pub use addresses::DepositAddress;
 use b2binpay::B2binpay;
 pub use config::{AssetIds, CryptoConfig};
-pub use deposits::EventOutcome;
+pub use deposits::{read_webhook, EventOutcome, Webhook};
 use inabit::Inabit;
 
 pub struct Crypto {

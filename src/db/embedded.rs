@@ -188,22 +188,37 @@ impl Cluster {
         Ok(!exists)
     }
 
+    /// The port the cluster listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Stops the cluster (fast shutdown: open transactions are rolled back, committed data
     /// is safe).
     pub fn stop(&self) -> anyhow::Result<()> {
+        self.pg_ctl_stop("fast")
+    }
+
+    /// Stops the cluster as a crash would (immediate shutdown: every process quits at once,
+    /// no checkpoint; the next start recovers from the WAL). For fault injection.
+    pub fn stop_immediately(&self) -> anyhow::Result<()> {
+        self.pg_ctl_stop("immediate")
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> anyhow::Result<()> {
         let status = self
             .command("pg_ctl")
             .arg("stop")
             .arg("-D")
             .arg(&self.dir)
-            .args(["-m", "fast", "-w", "-s"])
+            .args(["-m", mode, "-w", "-s"])
             .stdin(Stdio::null())
             .status()
             .context("running pg_ctl stop")?;
         if !status.success() {
-            bail!("pg_ctl stop failed for {}", self.dir.display());
+            bail!("pg_ctl stop -m {mode} failed for {}", self.dir.display());
         }
-        tracing::info!(dir = %self.dir.display(), "stopped the embedded PostgreSQL cluster");
+        tracing::info!(dir = %self.dir.display(), mode, "stopped the embedded PostgreSQL cluster");
         Ok(())
     }
 

@@ -247,11 +247,20 @@ impl Ledger {
         let facts = match self.sessions.get(&session.0) {
             Some(facts) => facts,
             None => {
-                let client = self.pool.get().await?;
-                let stmt = client.prepare_cached(SESSION_FACTS).await?;
-                let row = client
-                    .query_opt(&stmt, &[&session.0])
-                    .await?
+                // Under the bet deadline too: a call that must look its session up (after a
+                // restart, on a link being replaced) still answers in time.
+                let read = async {
+                    let client = self.pool.get().await?;
+                    let stmt = client.prepare_cached(SESSION_FACTS).await?;
+                    Ok::<_, Error>(client.query_opt(&stmt, &[&session.0]).await?)
+                };
+                let row = tokio::time::timeout(self.deadline, read)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Unavailable(anyhow::anyhow!(
+                            "the session lookup did not answer within the deadline"
+                        )))
+                    })?
                     .ok_or(Error::SessionNotFound)?;
                 let currency = Currency::parse(row.try_get(1)?)
                     .map_err(|e| Error::Internal(anyhow::anyhow!("wallet currency: {e}")))?;

@@ -30,6 +30,18 @@ pub struct HistoryQuery<'a> {
     pub cursor: Option<&'a str>,
 }
 
+impl HistoryQuery<'_> {
+    /// Refuses bounds that are not times and a cursor this server did not give, before any
+    /// database work (PostgreSQL judges the values of the times).
+    pub fn check(&self) -> Result<(), Error> {
+        for bound in [self.from, self.to].into_iter().flatten() {
+            time_bound(bound)?;
+        }
+        self.cursor.map(Cursor::decode).transpose()?;
+        Ok(())
+    }
+}
+
 /// One page of a player's history, newest round first.
 #[derive(Debug)]
 pub struct HistoryPage {

@@ -265,6 +265,32 @@ async fn a_deposit_is_locked_on_detection_and_unlocked_on_completion() {
 }
 
 #[tokio::test]
+async fn a_webhook_naming_a_nul_character_is_refused_not_retried() {
+    let inabit = FakeInabit::start().await;
+    let app = app_with(config(&inabit, None)).await;
+    // PostgreSQL text holds no NUL: 400 (inabit does not send it again), never a 503.
+    for body in [
+        json!({"event": "Incoming\u{0}", "data": {"transactionId": "tx-1"}}),
+        json!({"event": "PurchaseUpdated", "data": {"purchaseId": "p\u{0}1"}}),
+    ] {
+        assert_eq!(app.webhook(body.clone()).await, 400, "{body}");
+    }
+    // Elsewhere in the body it is only text: recorded as received.
+    let body = json!({"event": "PurchaseUpdated", "data": {"purchaseId": "p-1", "note": "\u{0}"}});
+    assert_eq!(app.webhook(body).await, 200);
+    let events: i64 = app
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM crypto_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1);
+}
+
+#[tokio::test]
 async fn webhooks_are_hints_the_api_decides() {
     let inabit = FakeInabit::start().await;
     let app = app_with(config(&inabit, None)).await;

@@ -20,6 +20,5 @@ mod schema;
 mod seamless;
 mod seamless_chaos;
 mod seamless_flow;
-mod seamless_input;
 mod seamless_lists;
 mod seamless_rules;

@@ -281,6 +281,64 @@ async fn verify_is_rate_limited_per_client() {
 }
 
 #[tokio::test]
+async fn a_token_for_an_id_no_counterparty_can_have_is_401_not_a_503() {
+    let app = app().await;
+    let casino = app.seamless_operator("http://127.0.0.1:9/wallet").await;
+    // PostgreSQL cannot even compare a NUL: such an id is unknown without asking it.
+    for id in ["a\u{0}b", "a b", &"x".repeat(65)] {
+        let asked = json!({"PartnerClientId": id, "Secret": casino.secret}).to_string();
+        let (status, answer) = app.casino_post("auth/token", asked).await;
+        assert_eq!(
+            (status, answer["ErrorCode"].as_i64()),
+            (401, Some(401)),
+            "{id:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_holding_a_nul_character_is_400_not_a_503() {
+    let app = app().await;
+    let casino = app.seamless_operator("http://127.0.0.1:9/wallet").await;
+    let asked = json!({"PartnerClientId": casino.id, "Secret": casino.secret}).to_string();
+    let (_, answer) = app.casino_post("auth/token", asked).await;
+    let token = answer["Value"]["AccessToken"].as_str().unwrap().to_string();
+
+    // A verdict holding a NUL anywhere cannot be stored: 400, nothing recorded.
+    for verdict in [
+        json!({"BetId": 1, "TransactionType": -1, "ErrorCode": 200, "Message": "a\u{0}"}),
+        json!({"BetId": 1, "TransactionType": -1, "ErrorCode": 200, "PartnerTransactionId": "\u{0}"}),
+        json!({"BetId": 1, "TransactionType": -1, "ErrorCode": 200, "extra": {"k\u{0}": 1}}),
+    ] {
+        let r = app
+            .http
+            .post(format!("{}/mis-api/api/v2/payments/accept", app.base))
+            .bearer_auth(&token)
+            .json(&verdict)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, answer["ErrorCode"].as_i64()),
+            (400, Some(400)),
+            "{verdict}"
+        );
+    }
+    let discrepancies: i64 = app
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM seamless_discrepancies", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(discrepancies, 0);
+}
+
+#[tokio::test]
 async fn a_casino_gets_a_bearer_token_for_its_operator_credentials() {
     let app = app().await;
     let casino = app.seamless_operator("http://127.0.0.1:9/wallet").await;

@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{currency_text, query_id, respond, Call};
+use super::{currency_text, query, query_id, respond, Call};
 use crate::error::Error;
+use crate::money::Currency;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -31,6 +32,14 @@ struct Answer {
     #[serde(serialize_with = "crate::api::decimal")]
     withdrawable: Decimal,
     blocked: bool,
+}
+
+/// Decodes a Balance query string: the player's id and the currency, if given.
+pub fn decode(query_string: &str) -> Result<(String, Option<Currency>), Error> {
+    let query: Query = query(query_string)?;
+    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
+    let currency = query.currency.as_deref().map(currency_text).transpose()?;
+    Ok((external_id, currency))
 }
 
 #[utoipa::path(
@@ -61,9 +70,7 @@ async fn balance(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let query: Query = Call::query(req)?;
-    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
-    let currency = query.currency.as_deref().map(currency_text).transpose()?;
+    let (external_id, currency) = decode(req.query_string())?;
     let wallet = state
         .players
         .wallet(&call.operator.id, &external_id, currency)

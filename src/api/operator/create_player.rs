@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{currency, id, respond, Call};
+use super::{currency, id, json, respond, Call};
 use crate::error::Error;
+use crate::money::Currency;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -32,6 +33,15 @@ struct PlayerAnswer {
     withdrawable: Decimal,
     blocked: bool,
     created: bool,
+}
+
+/// Decodes an Account Init body: the player's id and the wallet's currency.
+pub fn decode(body: &[u8]) -> Result<(String, Currency), Error> {
+    let body: Body = json(body)?;
+    Ok((
+        id(body.player_external_id, "playerExternalId")?,
+        currency(body.currency)?,
+    ))
 }
 
 #[utoipa::path(
@@ -62,9 +72,7 @@ async fn create(
     state: &AppState,
 ) -> Result<PlayerAnswer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let currency = currency(body.currency)?;
+    let (external_id, currency) = decode(&call.body)?;
     let wallet = state
         .players
         .create(&call.operator.id, &external_id, currency)

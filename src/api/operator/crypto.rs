@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{amount, currency, id, query_id, required, respond, string, Call};
+use super::{amount, currency, id, json, query_id, required, respond, string, Call};
 use crate::crypto::DepositAddress;
 use crate::error::Error;
 use crate::ledger::crypto::{Payout, PayoutOrder, PayoutState};
+use crate::money::Currency;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -76,6 +77,50 @@ fn address(value: Option<&RawValue>) -> Result<String, Error> {
     Ok(text)
 }
 
+/// A deposit-address body, decoded and checked.
+#[derive(Debug)]
+pub struct AddressRequest {
+    pub external_id: String,
+    pub asset: String,
+    pub blockchain: String,
+    pub currency: Option<Currency>,
+}
+
+/// Decodes a deposit-address body.
+pub fn decode_address(body: &[u8]) -> Result<AddressRequest, Error> {
+    let body: AddressBody = json(body)?;
+    Ok(AddressRequest {
+        external_id: id(body.player_external_id, "playerExternalId")?,
+        asset: code(body.asset, "asset")?,
+        blockchain: code(body.blockchain, "blockchain")?,
+        currency: match body.currency {
+            Some(raw) if raw.get() != "null" => Some(currency(Some(raw))?),
+            _ => None,
+        },
+    })
+}
+
+/// Decodes a crypto withdraw body into the payout order of `operator_id`.
+pub fn decode_withdraw(body: &[u8], operator_id: &str) -> Result<PayoutOrder, Error> {
+    let body: WithdrawBody = json(body)?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let transaction_id = id(body.transaction_id, "transactionId")?;
+    let currency = currency(body.currency)?;
+    let amount = amount(body.amount, currency)?;
+    if amount.value().is_zero() {
+        return Err(Error::bad_value("amount must be more than zero"));
+    }
+    Ok(PayoutOrder {
+        operator_id: operator_id.to_string(),
+        external_id,
+        amount,
+        transaction_id,
+        asset: code(body.asset, "asset")?,
+        blockchain: code(body.blockchain, "blockchain")?,
+        address: address(body.address)?,
+    })
+}
+
 #[utoipa::path(
     post,
     path = "/v1/player/crypto/deposit-address",
@@ -105,14 +150,12 @@ async fn address_of(
 ) -> Result<DepositAddress, Error> {
     let call = Call::accept(req, payload, state).await?;
     state.seamless.refuse_if_seamless(&call.operator.id).await?;
-    let body: AddressBody = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let asset = code(body.asset, "asset")?;
-    let blockchain = code(body.blockchain, "blockchain")?;
-    let wallet_currency = match body.currency {
-        Some(raw) if raw.get() != "null" => Some(currency(Some(raw))?),
-        _ => None,
-    };
+    let AddressRequest {
+        external_id,
+        asset,
+        blockchain,
+        currency: wallet_currency,
+    } = decode_address(&call.body)?;
     // Runs to its end even if the caller hangs up: a customer inabit has created must be
     // kept, and a claim on its creation given up, whatever the HTTP connection does.
     let crypto = state.crypto.clone();
@@ -161,23 +204,7 @@ async fn payout(
 ) -> Result<PayoutView, Error> {
     let call = Call::accept(req, payload, state).await?;
     state.seamless.refuse_if_seamless(&call.operator.id).await?;
-    let body: WithdrawBody = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let transaction_id = id(body.transaction_id, "transactionId")?;
-    let currency = currency(body.currency)?;
-    let amount = amount(body.amount, currency)?;
-    if amount.value().is_zero() {
-        return Err(Error::bad_value("amount must be more than zero"));
-    }
-    let order = PayoutOrder {
-        operator_id: call.operator.id.clone(),
-        external_id,
-        amount,
-        transaction_id,
-        asset: code(body.asset, "asset")?,
-        blockchain: code(body.blockchain, "blockchain")?,
-        address: address(body.address)?,
-    };
+    let order = decode_withdraw(&call.body, &call.operator.id)?;
     Ok(state.crypto.withdraw(order).await?.into())
 }
 

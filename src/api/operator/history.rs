@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{query_id, respond, Call};
+use super::{query, query_id, respond, Call};
 use crate::error::Error;
 use crate::players::{HistoryQuery, RoundFilter};
 use crate::startup::AppState;
@@ -31,6 +31,60 @@ struct Answer {
     player_external_id: String,
     rounds: Vec<Box<RawValue>>,
     next_cursor: Option<String>,
+}
+
+/// A History query string, decoded and checked.
+#[derive(Debug)]
+pub struct HistoryRequest {
+    pub external_id: String,
+    pub filter: RoundFilter,
+    pub limit: i64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl HistoryRequest {
+    /// What to read, as the players' history takes it.
+    pub fn query(&self) -> HistoryQuery<'_> {
+        HistoryQuery {
+            filter: self.filter,
+            from: self.from.as_deref(),
+            to: self.to.as_deref(),
+            limit: self.limit,
+            cursor: self.cursor.as_deref(),
+        }
+    }
+}
+
+/// Decodes a History query string.
+pub fn decode(query_string: &str) -> Result<HistoryRequest, Error> {
+    let query: Query = query(query_string)?;
+    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
+    let filter = match query.r#type.as_deref().unwrap_or("ALL") {
+        "ALL" => RoundFilter::All,
+        "END" => RoundFilter::Ended,
+        "ING" => RoundFilter::Ongoing,
+        _ => return Err(Error::bad_value("type must be ALL, END or ING")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=crate::players::MAX_PAGE).contains(n))
+            .ok_or_else(|| Error::bad_value("limit must be 1 to 100"))?,
+    };
+    let request = HistoryRequest {
+        external_id,
+        filter,
+        limit,
+        from: query.from,
+        to: query.to,
+        cursor: query.cursor,
+    };
+    request.query().check()?;
+    Ok(request)
 }
 
 #[utoipa::path(
@@ -61,35 +115,10 @@ async fn history(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let query: Query = Call::query(req)?;
-    let external_id = query_id(query.player_external_id.as_deref(), "playerExternalId")?;
-    let filter = match query.r#type.as_deref().unwrap_or("ALL") {
-        "ALL" => RoundFilter::All,
-        "END" => RoundFilter::Ended,
-        "ING" => RoundFilter::Ongoing,
-        _ => return Err(Error::bad_value("type must be ALL, END or ING")),
-    };
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=crate::players::MAX_PAGE).contains(n))
-            .ok_or_else(|| Error::bad_value("limit must be 1 to 100"))?,
-    };
+    let request = decode(req.query_string())?;
     let page = state
         .players
-        .history(
-            &call.operator.id,
-            &external_id,
-            &HistoryQuery {
-                filter,
-                from: query.from.as_deref(),
-                to: query.to.as_deref(),
-                limit,
-                cursor: query.cursor.as_deref(),
-            },
-        )
+        .history(&call.operator.id, &request.external_id, &request.query())
         .await?;
     let rounds = page
         .rounds
@@ -98,7 +127,7 @@ async fn history(
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Internal(e.into()))?;
     Ok(Answer {
-        player_external_id: external_id,
+        player_external_id: request.external_id,
         rounds,
         next_cursor: page.next_cursor,
     })

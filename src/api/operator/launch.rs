@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{currency, id, respond, string, Call};
+use super::{currency, id, json, respond, string, Call};
 use crate::error::Error;
+use crate::money::Currency;
 use crate::players::{launch_url, LaunchFields};
 use crate::startup::AppState;
 
@@ -79,26 +80,55 @@ fn optional(value: Option<&RawValue>, field: &str, default: &str) -> Result<Stri
     }
 }
 
+/// A Launch body, decoded and checked.
+#[derive(Debug)]
+pub struct LaunchRequest {
+    pub external_id: String,
+    pub currency: Currency,
+    pub provider: String,
+    pub game: String,
+    pub language: String,
+    pub mode: String,
+    /// Empty, or an http(s) URL.
+    pub return_url: String,
+}
+
+/// Decodes a Launch body.
+pub fn decode(body: &[u8]) -> Result<LaunchRequest, Error> {
+    let body: Body = json(body)?;
+    let request = LaunchRequest {
+        external_id: id(body.player_external_id, "playerExternalId")?,
+        currency: currency(body.currency)?,
+        provider: id(body.provider_id, "providerId")?,
+        game: id(body.game_id, "gameId")?,
+        language: optional(body.language, "language", "en")?,
+        mode: optional(body.mode, "mode", "real")?,
+        return_url: optional(body.return_url, "returnUrl", "")?,
+    };
+    let return_url_ok = request.return_url.is_empty()
+        || request.return_url.starts_with("https://")
+        || request.return_url.starts_with("http://");
+    if !return_url_ok {
+        return Err(Error::bad_value("returnUrl must be an http(s) URL"));
+    }
+    Ok(request)
+}
+
 async fn launch(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let currency = currency(body.currency)?;
-    let provider = id(body.provider_id, "providerId")?;
-    let game = id(body.game_id, "gameId")?;
-    let language = optional(body.language, "language", "en")?;
-    let mode = optional(body.mode, "mode", "real")?;
-    let return_url = optional(body.return_url, "returnUrl", "")?;
-    let return_url_ok = return_url.is_empty()
-        || return_url.starts_with("https://")
-        || return_url.starts_with("http://");
-    if !return_url_ok {
-        return Err(Error::bad_value("returnUrl must be an http(s) URL"));
-    }
+    let LaunchRequest {
+        external_id,
+        currency,
+        provider,
+        game,
+        language,
+        mode,
+        return_url,
+    } = decode(&call.body)?;
     // A player with nothing to bet cannot enter a game.
     let wallet = state
         .players

@@ -3,14 +3,14 @@
 //! `reference/transfer-api.md`. Envelope `{"code", "message", "data"}`; HTTP 200 for code 0,
 //! 202 for a refusal, 500 for an internal error.
 
-mod balance;
-mod create_player;
-mod crypto;
-mod history;
-mod launch;
-mod player_status;
+pub mod balance;
+pub mod create_player;
+pub mod crypto;
+pub mod history;
+pub mod launch;
+pub mod player_status;
 mod transaction;
-mod transfer;
+pub mod transfer;
 
 use std::sync::Arc;
 
@@ -217,26 +217,27 @@ impl Call {
             crate::api::authenticated(req, payload, state, Role::Operator).await?;
         Ok(Self { operator, body })
     }
+}
 
-    /// The JSON body as `T` (whose fields are `Option<&RawValue>`, checked one by one with
-    /// the helpers below so that missing, ill-typed and bad values get their own codes).
-    fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        if !self.body.trim_ascii_start().starts_with(b"{") {
-            return Err(Error::bad_format("the body must be a JSON object"));
+/// A JSON body as `T` (whose fields are `Option<&RawValue>`, checked one by one with the
+/// helpers below so that missing, ill-typed and bad values get their own codes).
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(Error::bad_format("the body must be a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            Error::bad_format(format!("invalid body: {e}"))
+        } else {
+            Error::bad_format("body is not valid JSON")
         }
-        serde_json::from_slice(&self.body).map_err(|e| {
-            if e.classify() == serde_json::error::Category::Data {
-                Error::bad_format(format!("invalid body: {e}"))
-            } else {
-                Error::bad_format("body is not valid JSON")
-            }
-        })
-    }
+    })
+}
 
-    fn query<'a, T: Deserialize<'a>>(req: &'a HttpRequest) -> Result<T, Error> {
-        serde_urlencoded::from_str(req.query_string())
-            .map_err(|e| Error::bad_format(format!("invalid query: {e}")))
-    }
+/// A query string as `T`.
+fn query<'a, T: Deserialize<'a>>(query_string: &'a str) -> Result<T, Error> {
+    serde_urlencoded::from_str(query_string)
+        .map_err(|e| Error::bad_format(format!("invalid query: {e}")))
 }
 
 /// A field that must be present and not null.

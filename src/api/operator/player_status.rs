@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{id, required, respond, Call};
+use super::{id, json, required, respond, Call};
 use crate::error::Error;
 use crate::startup::AppState;
 
@@ -24,6 +24,18 @@ struct Body<'a> {
 struct Answer {
     player_external_id: String,
     blocked: bool,
+}
+
+/// Decodes a block / unblock body: the player's id and whether it is blocked.
+pub fn decode(body: &[u8]) -> Result<(String, bool), Error> {
+    let body: Body = json(body)?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let blocked = match required(body.blocked, "blocked")?.get() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(Error::bad_format("blocked must be true or false")),
+    };
+    Ok((external_id, blocked))
 }
 
 #[utoipa::path(
@@ -54,13 +66,7 @@ async fn set_status(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let blocked = match required(body.blocked, "blocked")?.get() {
-        "true" => true,
-        "false" => false,
-        _ => return Err(Error::bad_format("blocked must be true or false")),
-    };
+    let (external_id, blocked) = decode(&call.body)?;
     state
         .players
         .set_blocked(&call.operator.id, &external_id, blocked)

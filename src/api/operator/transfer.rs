@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{amount, currency, id, respond, Call};
+use super::{amount, currency, id, json, respond, Call};
 use crate::error::Error;
 use crate::ledger::TransferKind;
+use crate::money::Amount;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -40,6 +41,27 @@ struct Answer {
     /// The balance right after this transfer.
     #[serde(serialize_with = "crate::api::decimal")]
     balance: Decimal,
+}
+
+/// A Deposit or Withdraw body, decoded and checked.
+#[derive(Debug)]
+pub struct TransferRequest {
+    pub external_id: String,
+    pub transaction_id: String,
+    pub amount: Amount,
+}
+
+/// Decodes a Deposit or Withdraw body (the same for both).
+pub fn decode(body: &[u8]) -> Result<TransferRequest, Error> {
+    let body: Body = json(body)?;
+    let external_id = id(body.player_external_id, "playerExternalId")?;
+    let transaction_id = id(body.transaction_id, "transactionId")?;
+    let currency = currency(body.currency)?;
+    Ok(TransferRequest {
+        external_id,
+        transaction_id,
+        amount: amount(body.amount, currency)?,
+    })
 }
 
 #[utoipa::path(
@@ -100,11 +122,12 @@ async fn transfer(
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
     state.seamless.refuse_if_seamless(&call.operator.id).await?;
-    let body: Body = call.json()?;
-    let external_id = id(body.player_external_id, "playerExternalId")?;
-    let transaction_id = id(body.transaction_id, "transactionId")?;
-    let currency = currency(body.currency)?;
-    let amount = amount(body.amount, currency)?;
+    let TransferRequest {
+        external_id,
+        transaction_id,
+        amount,
+    } = decode(&call.body)?;
+    let currency = amount.currency();
     let receipt = state
         .ledger
         .transfer(

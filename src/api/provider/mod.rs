@@ -2,10 +2,10 @@
 //! session. Wire names (camelCase, `_responseCode`) follow `reference/betcore.md` exactly.
 
 mod balance;
-mod pay_in;
+pub mod pay_in;
 pub mod pay_in_out;
-mod pay_out;
-mod refund;
+pub mod pay_out;
+pub mod refund;
 
 use std::sync::Arc;
 
@@ -149,10 +149,6 @@ impl Call {
             provider_id: &self.provider.id,
             request_id: Some(self.request_id),
         }
-    }
-
-    fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        json(&self.body)
     }
 
     /// The session, cached: its currency and the player it routes by.

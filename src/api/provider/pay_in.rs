@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, not_carried, respond, round_id, Answer, Call};
 use crate::error::Error;
-use crate::ledger::RoundId;
+use crate::ledger::{BetId, RoundId};
 use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
@@ -22,6 +22,25 @@ struct Body<'a> {
     bet_amount: &'a RawValue,
     #[serde(borrow, default)]
     win_amount: Option<&'a RawValue>,
+}
+
+/// A PayIn body, checked but for the stake, which is read in the session's currency.
+#[derive(Debug)]
+pub struct PayIn<'a> {
+    pub bet: BetId,
+    pub round: Option<RoundId>,
+    pub bet_amount: &'a RawValue,
+}
+
+/// Decodes a PayIn body: JSON, no `winAmount`, the ids.
+pub fn decode(body: &[u8]) -> Result<PayIn<'_>, Error> {
+    let body: Body = super::json(body)?;
+    not_carried(body.win_amount, "winAmount", "PayIn")?;
+    Ok(PayIn {
+        bet: bet_id(body.bet_id)?,
+        round: round_id(body.game_round_id)?,
+        bet_amount: body.bet_amount,
+    })
 }
 
 #[utoipa::path(
@@ -53,11 +72,13 @@ async fn pay_in(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    not_carried(body.win_amount, "winAmount", "PayIn")?;
-    let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
+    let PayIn {
+        bet,
+        round,
+        bet_amount,
+    } = decode(&call.body)?;
     let session = call.resolve(state).await?;
-    let stake = call.amount(body.bet_amount, session.currency)?;
+    let stake = call.amount(bet_amount, session.currency)?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
         call.claim(state).await?;
         let op = SeamlessOp::PayIn {

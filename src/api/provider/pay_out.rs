@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, not_carried, respond, round_id, Answer, Call};
 use crate::error::Error;
-use crate::ledger::RoundId;
+use crate::ledger::{BetId, RoundId};
 use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
@@ -23,6 +23,25 @@ struct Body<'a> {
     win_amount: &'a RawValue,
     #[serde(borrow, default)]
     bet_amount: Option<&'a RawValue>,
+}
+
+/// A PayOut body, checked but for the win, which is read in the session's currency.
+#[derive(Debug)]
+pub struct PayOut<'a> {
+    pub bet: BetId,
+    pub round: Option<RoundId>,
+    pub win_amount: &'a RawValue,
+}
+
+/// Decodes a PayOut body: JSON, no `betAmount`, the ids.
+pub fn decode(body: &[u8]) -> Result<PayOut<'_>, Error> {
+    let body: Body = super::json(body)?;
+    not_carried(body.bet_amount, "betAmount", "PayOut")?;
+    Ok(PayOut {
+        bet: bet_id(body.bet_id)?,
+        round: round_id(body.game_round_id)?,
+        win_amount: body.win_amount,
+    })
 }
 
 #[utoipa::path(
@@ -54,11 +73,13 @@ async fn pay_out(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    not_carried(body.bet_amount, "betAmount", "PayOut")?;
-    let (bet, round) = (bet_id(body.bet_id)?, round_id(body.game_round_id)?);
+    let PayOut {
+        bet,
+        round,
+        win_amount,
+    } = decode(&call.body)?;
     let session = call.resolve(state).await?;
-    let win = call.amount(body.win_amount, session.currency)?;
+    let win = call.amount(win_amount, session.currency)?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
         call.claim(state).await?;
         let op = SeamlessOp::PayOut {

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{bet_id, not_carried, respond, Answer, Call};
 use crate::error::Error;
+use crate::ledger::BetId;
 use crate::seamless::engine::SeamlessOp;
 use crate::startup::AppState;
 
@@ -19,6 +20,14 @@ struct Body<'a> {
     bet_amount: Option<&'a RawValue>,
     #[serde(borrow, default)]
     win_amount: Option<&'a RawValue>,
+}
+
+/// Decodes a Refund body: JSON, no amount of another call, the bet id.
+pub fn decode(body: &[u8]) -> Result<BetId, Error> {
+    let body: Body = super::json(body)?;
+    not_carried(body.bet_amount, "betAmount", "Refund")?;
+    not_carried(body.win_amount, "winAmount", "Refund")?;
+    bet_id(body.bet_id)
 }
 
 #[utoipa::path(
@@ -50,10 +59,7 @@ async fn refund(
     state: &AppState,
 ) -> Result<Answer, Error> {
     let call = Call::accept(req, payload, state).await?;
-    let body: Body = call.json()?;
-    not_carried(body.bet_amount, "betAmount", "Refund")?;
-    not_carried(body.win_amount, "winAmount", "Refund")?;
-    let bet = bet_id(body.bet_id)?;
+    let bet = decode(&call.body)?;
     let session = call.resolve(state).await?;
     if let Some(settings) = state.seamless.settings(&session.operator_id).await? {
         call.claim(state).await?;

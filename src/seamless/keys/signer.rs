@@ -115,7 +115,7 @@ pub struct PublicJwk {
 }
 
 impl PublicJwk {
-    pub(super) fn of(key: &PrivateKey) -> anyhow::Result<Self> {
+    pub(crate) fn of(key: &PrivateKey) -> anyhow::Result<Self> {
         let public = key.to_public_key();
         let spki = public
             .to_public_key_der()

@@ -1,0 +1,3 @@
+module example.com/croupier-sign
+
+go 1.19
