@@ -276,7 +276,7 @@ fn private_server(listen: &str, state: web::Data<AppState>) -> anyhow::Result<(u
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .configure(crate::api::crypto::configure_private)
+            .configure(crate::api::configure_private)
             .default_service(web::to(crate::api::no_such_endpoint))
     })
     .workers(1)

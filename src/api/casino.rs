@@ -10,25 +10,35 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Endpoint;
 use crate::error::{AuthFailure, Error};
 use crate::startup::AppState;
 
 /// The casino-side paths, under Betcore's prefix.
 pub const PREFIX: &str = "/mis-api/api/v2";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(&format!("{PREFIX}/auth/jwks"), web::get().to(jwks))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
-        .route(&format!("{PREFIX}/auth/verify"), web::post().to(verify))
-        .route(&format!("{PREFIX}/auth/token"), web::post().to(token))
-        .route(&format!("{PREFIX}/payments/accept"), web::post().to(accept));
+/// This part of the spec (`api::docs`). `/.well-known/jwks.json` is added there, as the
+/// JWKS's second path.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(jwks, verify, token, accept))]
+pub struct Spec;
+
+pub fn routes() -> Vec<Endpoint> {
+    let at = |suffix: &str| format!("{PREFIX}{suffix}");
+    vec![
+        Endpoint::new(Method::GET, at("/auth/jwks"), |r| r.to(jwks)),
+        Endpoint::new(Method::GET, "/.well-known/jwks.json", |r| r.to(jwks)),
+        Endpoint::new(Method::POST, at("/auth/verify"), |r| r.to(verify)),
+        Endpoint::new(Method::POST, at("/auth/token"), |r| r.to(token)),
+        Endpoint::new(Method::POST, at("/payments/accept"), |r| r.to(accept)),
+    ]
 }
 
 /// Codes of these endpoints (besides the success 200).
@@ -91,6 +101,17 @@ fn failure(req: &HttpRequest, e: &Error) -> HttpResponse {
     envelope(code, &message, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/mis-api/api/v2/auth/jwks",
+    tag = "seamless",
+    operation_id = "jwks",
+    summary = "The keys croupier signs casino calls with (Cache-Control: public, max-age=3600)",
+    responses(
+        (status = 200, description = "The JWKS; fetch again on an unknown kid", body = crate::api::docs::casino_crypto::Jwks),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+    )
+)]
 async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.seamless.keys.jwks().await {
         Ok(document) => HttpResponse::Ok()
@@ -109,6 +130,23 @@ fn jwt_of(body: &[u8]) -> Result<String, Error> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/mis-api/api/v2/auth/verify",
+    tag = "seamless",
+    operation_id = "verifyJwt",
+    summary = "Checks a JWT croupier issued",
+    request_body(content = String, description = "The JWT as a JSON string"),
+    responses(
+        (status = 200, description = "200: `Value` holds the claims", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 not a JWT, not RS256, not a JSON string", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 the signature does not verify, or another issuer", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 404, description = "404 unknown kid, or none", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 410, description = "410 expired or not valid yet", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 429, description = "429 more than 20 a second from one address", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+    )
+)]
 async fn verify(
     req: HttpRequest,
     payload: web::Payload,
@@ -185,6 +223,21 @@ pub fn read_token_request(body: &[u8]) -> Result<TokenRequest, Error> {
     Ok(asked)
 }
 
+#[utoipa::path(
+    post,
+    path = "/mis-api/api/v2/auth/token",
+    tag = "seamless",
+    operation_id = "token",
+    summary = "A bearer token for the operator's credentials",
+    request_body = crate::api::docs::casino_crypto::TokenRequest,
+    responses(
+        (status = 200, description = "200: `Value` is `{AccessToken, ExpiresIn: 3600, TokenType: Bearer}`", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 the body is not `{PartnerClientId, Secret}`", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 wrong credentials (an id holding a NUL character included)", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+    )
+)]
 async fn token(
     req: HttpRequest,
     payload: web::Payload,
@@ -302,6 +355,22 @@ fn holds_nul(value: &Value) -> bool {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/mis-api/api/v2/payments/accept",
+    tag = "seamless",
+    operation_id = "acceptPayment",
+    summary = "The casino's final verdict on a movement",
+    request_body = crate::api::docs::casino_crypto::AcceptRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "200 recorded: Message says Success, already recorded, still pending, or Recorded as a discrepancy", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 400, description = "400 a field missing or of the wrong type, or a NUL character anywhere", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 401, description = "401 no valid bearer token", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 403, description = "403 not a seamless operator, or disabled", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+        (status = 503, description = "503 try again", body = crate::api::docs::casino_crypto::CasinoEnvelope),
+    )
+)]
 async fn accept(
     req: HttpRequest,
     payload: web::Payload,

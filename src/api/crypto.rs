@@ -8,24 +8,37 @@
 //! Private listener: `POST /v1/approver` (inabit's Remote Approver asks whether to sign a
 //! withdrawal; answers `{"approved": true|false}`) and `GET /v1/crypto/status`.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::api::Endpoint;
 use crate::crypto::b2binpay::CallbackError;
 use crate::crypto::webhooks::Busy;
 use crate::error::Error;
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/crypto/inabit/webhook", web::post().to(inabit_webhook))
-        .route(
-            "/v1/crypto/b2binpay/callback",
-            web::post().to(b2binpay_callback),
-        );
+/// This part of the spec (`api::docs`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(inabit_webhook, b2binpay_callback, approver, status))]
+pub struct Spec;
+
+pub fn routes() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/v1/crypto/inabit/webhook", |r| {
+            r.to(inabit_webhook)
+        }),
+        Endpoint::new(Method::POST, "/v1/crypto/b2binpay/callback", |r| {
+            r.to(b2binpay_callback)
+        }),
+    ]
 }
 
-pub fn configure_private(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/approver", web::post().to(approver))
-        .route("/v1/crypto/status", web::get().to(status));
+/// The private listener's routes.
+pub fn private_routes() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/v1/approver", |r| r.to(approver)),
+        Endpoint::new(Method::GET, "/v1/crypto/status", |r| r.to(status)),
+    ]
 }
 
 fn json(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpResponse {
@@ -34,6 +47,20 @@ fn json(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpRes
         .body(body.to_string())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/crypto/inabit/webhook",
+    tag = "crypto",
+    operation_id = "inabitWebhook",
+    summary = "inabit Terminal deposit event (unsigned: recorded, then confirmed with inabit's API)",
+    request_body(content = crate::api::docs::casino_crypto::InabitEvent, description = "The event as inabit sends it; stored raw"),
+    responses(
+        (status = 200, description = "Recorded", body = crate::api::docs::casino_crypto::WebhookReceived),
+        (status = 400, description = "Not a JSON object, a body over 16 KiB, or an event name or transaction id holding a NUL character", body = crate::api::docs::casino_crypto::Message),
+        (status = 429, description = "Too many webhooks from this source (Retry-After: 5); not stored", body = crate::api::docs::casino_crypto::Message),
+        (status = 503, description = "Too many events waiting, or the database is unavailable; not stored (Retry-After: 5 when queue full)", body = crate::api::docs::casino_crypto::Message),
+    )
+)]
 async fn inabit_webhook(
     req: HttpRequest,
     payload: web::Payload,
@@ -83,6 +110,20 @@ async fn inabit_webhook(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/crypto/b2binpay/callback",
+    tag = "crypto",
+    operation_id = "b2binpayCallback",
+    summary = "B2BINPAY payout callback (signed with the callback key)",
+    request_body(content = Object, description = "The callback as B2BINPAY sends it (JSON:API)"),
+    responses(
+        (status = 200, description = "Verified and applied; empty body"),
+        (status = 400, description = "A body over 16 KiB or not received in time", body = crate::api::docs::casino_crypto::Message),
+        (status = 401, description = "Forged, altered or malformed: nothing changes", body = crate::api::docs::casino_crypto::Message),
+        (status = 503, description = "Not applied now (send again), or callbacks are not configured", body = crate::api::docs::casino_crypto::Message),
+    )
+)]
 async fn b2binpay_callback(
     req: HttpRequest,
     payload: web::Payload,
@@ -120,6 +161,18 @@ async fn b2binpay_callback(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/approver",
+    tag = "private-listener",
+    operation_id = "remoteApprover",
+    summary = "inabit Remote Approver validation callback (private listener only)",
+    description = "Served on `CROUPIER_APPROVER_LISTEN` (default 127.0.0.1:8091), not on the public listener. Unauthenticated, like the Approver's call: bind it where only the Approver reaches it.",
+    request_body(content = Object, description = "The withdrawal inabit asks about"),
+    responses(
+        (status = 200, description = "The verdict: approved only for a payout croupier holds, exactly as held", body = crate::api::docs::casino_crypto::Approval),
+    )
+)]
 async fn approver(
     req: HttpRequest,
     payload: web::Payload,
@@ -135,6 +188,18 @@ async fn approver(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/crypto/status",
+    tag = "private-listener",
+    operation_id = "cryptoStatus",
+    summary = "Crypto status (private listener only)",
+    description = "Served on `CROUPIER_APPROVER_LISTEN`: the inabit login token's age and last refresh error (never the token), events waiting, payouts in flight, open reviews, the polling checkpoint, the jobs and the webhook counters.",
+    responses(
+        (status = 200, description = "The status", body = Object),
+        (status = 503, description = "The database is unavailable", body = crate::api::docs::casino_crypto::Message),
+    )
+)]
 async fn status(state: web::Data<AppState>) -> HttpResponse {
     match state.crypto.status().await {
         Ok(status) => json(actix_web::http::StatusCode::OK, status),

@@ -2,13 +2,14 @@
 
 pub mod casino;
 pub mod crypto;
+pub mod docs;
 pub mod operator;
 pub mod provider;
 
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpRequest, Route};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
@@ -22,12 +23,63 @@ use crate::startup::AppState;
 /// Largest request body accepted, in bytes. Every call we take fits in well under 1 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Registers every route.
+/// One route: its method, its full path (an actix pattern) and the handler it goes to. Each
+/// audience lists its routes as these, and `configure` registers exactly that list, so the
+/// published spec can be checked against what is served (`docs`).
+pub struct Endpoint {
+    pub method: Method,
+    pub path: String,
+    handler: fn(Route) -> Route,
+}
+
+impl Endpoint {
+    pub fn new(method: Method, path: impl Into<String>, handler: fn(Route) -> Route) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            handler,
+        }
+    }
+
+    /// The route to register: the method guard, then the handler.
+    pub fn route(&self) -> Route {
+        (self.handler)(web::route().method(self.method.clone()))
+    }
+}
+
+/// Every route of the public listener.
+pub fn routes() -> Vec<Endpoint> {
+    let mut all = provider::routes();
+    all.extend(operator::routes());
+    all.extend(crypto::routes());
+    all.extend(casino::routes());
+    all.extend(docs::routes());
+    all
+}
+
+/// Every route of the private listener (`CROUPIER_APPROVER_LISTEN`).
+pub fn private_routes() -> Vec<Endpoint> {
+    crypto::private_routes()
+}
+
+/// Registers every route of the public listener.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     provider::configure(cfg);
-    operator::configure(cfg);
-    crypto::configure(cfg);
-    casino::configure(cfg);
+    register(cfg, operator::routes());
+    register(cfg, crypto::routes());
+    register(cfg, casino::routes());
+    register(cfg, docs::routes());
+}
+
+/// Registers every route of the private listener.
+pub fn configure_private(cfg: &mut web::ServiceConfig) {
+    register(cfg, private_routes());
+}
+
+fn register(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
+    for endpoint in endpoints {
+        cfg.route(&endpoint.path, endpoint.route());
+    }
 }
 
 /// Any other path or method: 404 with a JSON body naming the problem.

@@ -12,6 +12,7 @@ mod demo_safety;
 mod embedded_cluster;
 mod fakes;
 mod helpers;
+mod openapi;
 mod operator;
 mod out_of_order;
 mod response_codes;

@@ -42,6 +42,20 @@ pub fn decode(query_string: &str) -> Result<(String, Option<Currency>), Error> {
     Ok((external_id, currency))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/player/wallet/balance",
+    tag = "operator",
+    operation_id = "playerBalance",
+    summary = "Balance",
+    params(("playerExternalId" = String, Query, description = "The casino's player id"), ("currency" = Option<String>, Query, description = "Optional when the player has one wallet")),
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::BalanceData>),
+        (status = 202, description = "100 data value error (unknown player or currency); 2 also when `currency` is left out for a player with several wallets; 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

@@ -44,6 +44,20 @@ pub fn decode(body: &[u8]) -> Result<(String, Currency), Error> {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/create",
+    tag = "operator",
+    operation_id = "createPlayer",
+    summary = "Account Init (idempotent)",
+    request_body = crate::api::docs::schemas::CreatePlayerRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::PlayerData>),
+        (status = 202, description = "100 data value error (bad id, unknown currency); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

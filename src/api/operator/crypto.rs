@@ -121,6 +121,20 @@ pub fn decode_withdraw(body: &[u8], operator_id: &str) -> Result<PayoutOrder, Er
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/crypto/deposit-address",
+    tag = "operator",
+    operation_id = "cryptoDepositAddress",
+    summary = "Crypto deposit address",
+    request_body = crate::api::docs::schemas::DepositAddressRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::DepositAddressData>),
+        (status = 202, description = "100 data value error (unknown player, asset or blockchain); 101 seamless operator; 103 integration failure (crypto not configured or refused); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn deposit_address(
     req: HttpRequest,
     payload: web::Payload,
@@ -161,6 +175,20 @@ async fn address_of(
     .map_err(|e| Error::Internal(e.into()))?
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/crypto/withdraw",
+    tag = "operator",
+    operation_id = "cryptoWithdraw",
+    summary = "Crypto payout (idempotent by transactionId)",
+    request_body = crate::api::docs::schemas::CryptoWithdrawRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::PayoutData>),
+        (status = 202, description = "100 data value error (amount, unknown player, transactionId reused with other details); 101 seamless operator; 102 insufficient crypto-funded withdrawable balance; 103 integration failure (no treasury, no rate, rail not configured); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn withdraw(
     req: HttpRequest,
     payload: web::Payload,
@@ -180,6 +208,20 @@ async fn payout(
     Ok(state.crypto.withdraw(order).await?.into())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/player/crypto/withdrawals/{transactionId}",
+    tag = "operator",
+    operation_id = "cryptoWithdrawal",
+    summary = "Crypto payout state",
+    params(("transactionId" = String, Path, description = "The operator's transactionId")),
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::PayoutData>),
+        (status = 202, description = "100 data value error (unknown payout); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn withdrawal(
     req: HttpRequest,
     payload: web::Payload,

@@ -87,6 +87,20 @@ pub fn decode(query_string: &str) -> Result<HistoryRequest, Error> {
     Ok(request)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/player/history",
+    tag = "operator",
+    operation_id = "history",
+    summary = "History (rounds, newest first)",
+    params(("playerExternalId" = String, Query, description = "The casino's player id"), ("type" = Option<String>, Query, description = "ALL (default), END or ING"), ("from" = Option<String>, Query, description = "Inclusive bound on the round's start: epoch milliseconds or RFC 3339"), ("to" = Option<String>, Query, description = "Exclusive bound"), ("limit" = Option<String>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "The previous page's nextCursor")),
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::HistoryData>),
+        (status = 202, description = "100 data value error (unknown player, bad type, limit, cursor, from or to); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

@@ -42,6 +42,20 @@ struct Answer {
     expires_at: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/game/launch",
+    tag = "operator",
+    operation_id = "launch",
+    summary = "Game launch",
+    request_body = crate::api::docs::schemas::LaunchRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::LaunchData>),
+        (status = 202, description = "9 blocked user; 100 data value error (unknown player, unknown or disabled provider, bad returnUrl); 102 zero balance; 103 integration failure (the provider has no launch URL); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

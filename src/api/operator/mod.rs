@@ -14,47 +14,69 @@ pub mod transfer;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::api::Endpoint;
 use crate::auth::{Counterparty, Role};
 use crate::error::{AuthFailure, Error};
 use crate::money::{Amount, Currency, MoneyError};
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/player/create", web::post().to(create_player::handle))
-        .route(
-            "/v1/player/wallet/deposit",
-            web::post().to(transfer::deposit),
-        )
-        .route(
-            "/v1/player/wallet/withdraw",
-            web::post().to(transfer::withdraw),
-        )
-        .route("/v1/player/wallet/balance", web::get().to(balance::handle))
-        .route("/v1/player/history", web::get().to(history::handle))
-        .route("/v1/player/status", web::post().to(player_status::handle))
-        .route(
-            "/v1/transactions/{transaction_id}",
-            web::get().to(transaction::handle),
-        )
-        .route("/v1/game/launch", web::post().to(launch::handle))
-        .route(
-            "/v1/player/crypto/deposit-address",
-            web::post().to(crypto::deposit_address),
-        )
-        .route(
-            "/v1/player/crypto/withdraw",
-            web::post().to(crypto::withdraw),
-        )
-        .route(
+/// This part of the spec (`api::docs`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_player::handle,
+    transfer::deposit,
+    transfer::withdraw,
+    balance::handle,
+    history::handle,
+    player_status::handle,
+    transaction::handle,
+    launch::handle,
+    crypto::deposit_address,
+    crypto::withdraw,
+    crypto::withdrawal
+))]
+pub struct Spec;
+
+pub fn routes() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/v1/player/create", |r| {
+            r.to(create_player::handle)
+        }),
+        Endpoint::new(Method::POST, "/v1/player/wallet/deposit", |r| {
+            r.to(transfer::deposit)
+        }),
+        Endpoint::new(Method::POST, "/v1/player/wallet/withdraw", |r| {
+            r.to(transfer::withdraw)
+        }),
+        Endpoint::new(Method::GET, "/v1/player/wallet/balance", |r| {
+            r.to(balance::handle)
+        }),
+        Endpoint::new(Method::GET, "/v1/player/history", |r| r.to(history::handle)),
+        Endpoint::new(Method::POST, "/v1/player/status", |r| {
+            r.to(player_status::handle)
+        }),
+        Endpoint::new(Method::GET, "/v1/transactions/{transaction_id}", |r| {
+            r.to(transaction::handle)
+        }),
+        Endpoint::new(Method::POST, "/v1/game/launch", |r| r.to(launch::handle)),
+        Endpoint::new(Method::POST, "/v1/player/crypto/deposit-address", |r| {
+            r.to(crypto::deposit_address)
+        }),
+        Endpoint::new(Method::POST, "/v1/player/crypto/withdraw", |r| {
+            r.to(crypto::withdraw)
+        }),
+        Endpoint::new(
+            Method::GET,
             "/v1/player/crypto/withdrawals/{transaction_id}",
-            web::get().to(crypto::withdrawal),
-        );
+            |r| r.to(crypto::withdrawal),
+        ),
+    ]
 }
 
 /// The seed 002 code table.

@@ -38,6 +38,20 @@ pub fn decode(body: &[u8]) -> Result<(String, bool), Error> {
     Ok((external_id, blocked))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/status",
+    tag = "operator",
+    operation_id = "playerStatus",
+    summary = "Block / unblock",
+    request_body = crate::api::docs::schemas::PlayerStatusRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::PlayerStatusData>),
+        (status = 202, description = "100 data value error (unknown player); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

@@ -31,6 +31,20 @@ struct Answer {
     created_at: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/transactions/{transactionId}",
+    tag = "operator",
+    operation_id = "checkTransaction",
+    summary = "Check Transaction",
+    params(("transactionId" = String, Path, description = "The operator's transactionId")),
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::TransactionData>),
+        (status = 202, description = "100 data value error (unknown transaction); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

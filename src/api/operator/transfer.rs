@@ -64,6 +64,20 @@ pub fn decode(body: &[u8]) -> Result<TransferRequest, Error> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/wallet/deposit",
+    tag = "operator",
+    operation_id = "deposit",
+    summary = "Deposit",
+    request_body = crate::api::docs::schemas::TransferRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::TransferData>),
+        (status = 202, description = "9 blocked user; 100 data value error (amount, currency, unknown player, transactionId reused with another body); 101 seamless operator; 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn deposit(
     req: HttpRequest,
     payload: web::Payload,
@@ -75,6 +89,20 @@ pub async fn deposit(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/player/wallet/withdraw",
+    tag = "operator",
+    operation_id = "withdraw",
+    summary = "Withdraw",
+    request_body = crate::api::docs::schemas::TransferRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "0 successful request", body = crate::api::docs::schemas::Envelope<crate::api::docs::schemas::TransferData>),
+        (status = 202, description = "100 data value error (amount, currency, unknown player, transactionId reused with another body); 101 seamless operator; 102 insufficient balance (withdrawable part); 2 missing data; 3 invalid key (bad signature, missing or garbled signing header); 4 data format error; 5 expired request (timestamp outside ±30 s, request id already used); 6 invalid agent (unknown or disabled operator); 101 permission denied (a provider's credentials)", body = crate::api::docs::schemas::OperatorRefusal),
+        crate::api::docs::schemas::OperatorFailures,
+    )
+)]
 pub async fn withdraw(
     req: HttpRequest,
     payload: web::Payload,

@@ -6,6 +6,20 @@ use super::{code, respond, Answer, Call};
 use crate::error::Error;
 use crate::startup::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{sessionId}/balance",
+    tag = "provider",
+    operation_id = "providerBalance",
+    summary = "Balance",
+    params(("sessionId" = uuid::Uuid, Path, description = "The game session (`croupier admin session open` or a launch)")),
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "1 success: `currency`, `balance`", body = crate::api::docs::schemas::ProviderAnswer),
+        (status = 402, description = "3 session not found, expired or closed, or another provider's; 7 player blocked or provider disabled; 99 the casino refused (seamless)", body = crate::api::docs::schemas::ProviderAnswer),
+        crate::api::docs::schemas::ProviderFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

@@ -9,7 +9,7 @@ pub mod refund;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use rust_decimal::Decimal;
@@ -17,23 +17,48 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use crate::api::Endpoint;
 use crate::auth::{Counterparty, Role};
 use crate::error::Error;
 use crate::ledger::{BetId, BetReceipt, Caller, RoundId, Session, SessionId};
 use crate::money::{Amount, Currency};
 use crate::startup::AppState;
 
+/// This part of the spec (`api::docs`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    balance::handle,
+    pay_in::handle,
+    pay_out::handle,
+    pay_in_out::handle,
+    refund::handle
+))]
+pub struct Spec;
+
+/// Every provider call is under its game session.
+const SCOPE: &str = "/v1/sessions/{session_id}";
+
+pub fn routes() -> Vec<Endpoint> {
+    let at = |suffix: &str| format!("{SCOPE}{suffix}");
+    vec![
+        Endpoint::new(Method::GET, at("/balance"), |r| r.to(balance::handle)),
+        Endpoint::new(Method::POST, at("/bets/pay-in"), |r| r.to(pay_in::handle)),
+        Endpoint::new(Method::POST, at("/bets/pay-out"), |r| r.to(pay_out::handle)),
+        Endpoint::new(Method::POST, at("/bets/pay-in-out"), |r| {
+            r.to(pay_in_out::handle)
+        }),
+        Endpoint::new(Method::POST, at("/bets/refund"), |r| r.to(refund::handle)),
+    ]
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // One scope, so that a call matches one dynamic pattern and then a static suffix.
-    cfg.service(
-        web::scope("/v1/sessions/{session_id}")
-            .route("/balance", web::get().to(balance::handle))
-            .route("/bets/pay-in", web::post().to(pay_in::handle))
-            .route("/bets/pay-out", web::post().to(pay_out::handle))
-            .route("/bets/pay-in-out", web::post().to(pay_in_out::handle))
-            .route("/bets/refund", web::post().to(refund::handle))
-            .default_service(web::to(crate::api::no_such_endpoint)),
-    );
+    let mut scope = web::scope(SCOPE).default_service(web::to(crate::api::no_such_endpoint));
+    for endpoint in routes() {
+        let suffix = endpoint.path.strip_prefix(SCOPE).unwrap_or(&endpoint.path);
+        scope = scope.route(suffix, endpoint.route());
+    }
+    cfg.service(scope);
 }
 
 /// The `_responseCode` table (`reference/betcore.md`).

@@ -43,6 +43,21 @@ pub fn decode(body: &[u8]) -> Result<PayIn<'_>, Error> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{sessionId}/bets/pay-in",
+    tag = "provider",
+    operation_id = "payIn",
+    summary = "PayIn (a bet)",
+    params(("sessionId" = uuid::Uuid, Path, description = "The game session (`croupier admin session open` or a launch)")),
+    request_body = crate::api::docs::schemas::PayInRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "1 success: `betTransactionId`, `balance`; 104 already processed", body = crate::api::docs::schemas::ProviderAnswer),
+        (status = 402, description = "2 insufficient funds; 3 session not found; 5 malformed request (bad JSON, missing field, bad amount, a `winAmount`); 6 bet already closed; 7 player blocked or provider disabled; 9 same betId with other data; 99 the casino refused (seamless)", body = crate::api::docs::schemas::ProviderAnswer),
+        crate::api::docs::schemas::ProviderFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

@@ -44,6 +44,21 @@ pub fn decode(body: &[u8]) -> Result<PayOut<'_>, Error> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{sessionId}/bets/pay-out",
+    tag = "provider",
+    operation_id = "payOut",
+    summary = "PayOut (a win; 0 settles a lost bet)",
+    params(("sessionId" = uuid::Uuid, Path, description = "The game session (`croupier admin session open` or a launch)")),
+    request_body = crate::api::docs::schemas::PayOutRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "1 success: `winTransactionId`, `balance`; 104 already processed", body = crate::api::docs::schemas::ProviderAnswer),
+        (status = 402, description = "2 insufficient funds (seamless); 3 session not found; 4 bet not found (providers that refuse standalone wins); 5 malformed request (a `betAmount` too); 6 bet already closed; 7 provider disabled; 9 same betId with another win; 99 the casino refused (seamless)", body = crate::api::docs::schemas::ProviderAnswer),
+        crate::api::docs::schemas::ProviderFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,

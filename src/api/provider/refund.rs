@@ -30,6 +30,21 @@ pub fn decode(body: &[u8]) -> Result<BetId, Error> {
     bet_id(body.bet_id)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{sessionId}/bets/refund",
+    tag = "provider",
+    operation_id = "refund",
+    summary = "Refund (cancel a bet)",
+    params(("sessionId" = uuid::Uuid, Path, description = "The game session (`croupier admin session open` or a launch)")),
+    request_body = crate::api::docs::schemas::RefundRequest,
+    security(("X-Counterparty-Id" = [], "X-Timestamp" = [], "X-Request-Id" = [], "X-Sign" = [])),
+    responses(
+        (status = 200, description = "1 success: `refundTransactionId`, `balance` (an unknown bet leaves a tombstone); 104 already refunded", body = crate::api::docs::schemas::ProviderAnswer),
+        (status = 402, description = "2 the win was spent (nothing applied); 3 session not found; 5 malformed request (a `betAmount` or `winAmount` too); 6 bet already closed; 7 provider disabled; 9 the bet is another player's; 99 the casino refused (seamless)", body = crate::api::docs::schemas::ProviderAnswer),
+        crate::api::docs::schemas::ProviderFailures,
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
