@@ -109,11 +109,11 @@ impl Crypto {
         body: &[u8],
         source: Option<std::net::IpAddr>,
     ) -> Result<Result<Uuid, Busy>, Error> {
-        let client = self.pool.get().await?;
-        if let Err(busy) = self.webhooks.admit(source, &client).await? {
+        if let Err(busy) = self.webhooks.admit(source, &self.pool).await? {
             return Ok(Err(busy));
         }
         let webhook = read_webhook(body)?;
+        let client = self.pool.get().await?;
         let id = Uuid::now_v7();
         client
             .execute(

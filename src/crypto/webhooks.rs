@@ -79,12 +79,12 @@ impl Webhooks {
         }
     }
 
-    /// Whether a webhook from `source` may be stored now. `client` reads the number of
-    /// waiting events at most once a second.
+    /// Whether a webhook from `source` may be stored now. The number of waiting events is
+    /// read on `pool` at most once a second; a call refused for its rate costs no database work.
     pub async fn admit(
         &self,
         source: Option<IpAddr>,
-        client: &tokio_postgres::Client,
+        pool: &deadpool_postgres::Pool,
     ) -> Result<Result<(), Busy>, Error> {
         let calls = self.counts.accepted.load(Ordering::Relaxed)
             + self.counts.rate_limited.load(Ordering::Relaxed);
@@ -99,7 +99,9 @@ impl Webhooks {
         let waiting = match self.cached_pending() {
             Some(n) => n,
             None => {
-                let n: i64 = client
+                let n: i64 = pool
+                    .get()
+                    .await?
                     .query_one(sql::PENDING_EVENTS, &[&self.limits.max_pending])
                     .await?
                     .try_get(0)?;
