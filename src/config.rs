@@ -18,7 +18,10 @@
 //! | `CROUPIER_BATCH_MAX` | `64` | largest batch |
 //! | `CROUPIER_BATCH_WAIT_US` | `0` | wait for a fuller batch, microseconds |
 //! | `CROUPIER_BATCH_QUEUE` | `4096` | bets queued per combiner before refusing (code 99) |
-//! | `CROUPIER_APPROVER_LISTEN` | `127.0.0.1:8091` | private listener of the inabit Remote Approver callback and the crypto status (empty = off) |
+//! | `CROUPIER_APPROVER_LISTEN` | `127.0.0.1:8091` | private listener of the inabit Remote Approver callback, the crypto status and the metrics (empty = off) |
+//! | `CROUPIER_ACCESS_LOG` | `on` | one log line per request at `info` (`on`/`off`) |
+//! | `CROUPIER_LOG_FORMAT` | text on a terminal, else `json` | log format (`json`/`text`) |
+//! | `CROUPIER_RECONCILE_SECONDS` | `3600` | how often the server reconciles the books for the metrics (0 = never) |
 //! | `CROUPIER_CRYPTO_ASSETS` | `[]` | JSON list of offered assets: `{asset, blockchain, decimals, inabitAssetId, inabitBlockchainId, b2binpayCurrencyId}` |
 //! | `CROUPIER_CRYPTO_HTTP_TIMEOUT_MS` | `10000` | limit on every provider call |
 //! | `CROUPIER_CRYPTO_DB_POOL_SIZE` | `4` | database connections of the crypto work (jobs, deposit addresses, provider calls), a pool apart from the bet path's |
@@ -43,7 +46,7 @@
 //! | `CROUPIER_ISSUER` | `http://<listen>` | croupier's public URL as seamless casinos know it: the `iss` of every JWT |
 //! | `CROUPIER_SIGNING_KEY` | unset | an RSA private key (PEM, PKCS#8 or PKCS#1) to sign with; unset = keys generated in `<data dir>/keys` |
 //! | `CROUPIER_SEAMLESS_DB_POOL_SIZE` | `8` | database connections of seamless work (legs, casino verdicts), a pool apart from the bet path's |
-//! | `RUST_LOG` | `info` (serve), `warn` (other commands) | log filter; logs go to stderr, in colour only on a terminal |
+//! | `RUST_LOG` | `info` (serve), `warn` (other commands) | log filter; logs go to stderr (text in colour only on a terminal) |
 
 use std::path::PathBuf;
 
@@ -141,6 +144,14 @@ pub struct ServerSettings {
     /// Database connections of the seamless work.
     #[arg(long, env = "CROUPIER_SEAMLESS_DB_POOL_SIZE", default_value_t = 8)]
     pub seamless_db_pool_size: usize,
+
+    /// One access-log line per request, at `info`: on or off.
+    #[arg(long, env = "CROUPIER_ACCESS_LOG", value_enum, default_value_t = Switch::On)]
+    pub access_log: Switch,
+
+    /// How often the server reconciles the books, in seconds, for the metrics (0 = never).
+    #[arg(long, env = "CROUPIER_RECONCILE_SECONDS", default_value_t = 3600)]
+    pub reconcile_seconds: u64,
 
     #[command(flatten)]
     pub crypto: CryptoSettings,
@@ -348,6 +359,8 @@ impl ServerSettings {
             db_timeout: std::time::Duration::from_millis(self.db_timeout_ms.max(1)),
             bet_deadline: std::time::Duration::from_millis(self.bet_deadline_ms.max(1)),
             approver_listen: Some(self.approver_listen.clone()).filter(|l| !l.is_empty()),
+            access_log: self.access_log == Switch::On,
+            reconcile_every: every(self.reconcile_seconds),
             crypto: self.crypto.config()?,
             seamless: crate::startup::SeamlessConfig {
                 signing,

@@ -7,6 +7,7 @@
 //! - `db`: pool, migrations, the embedded PostgreSQL launcher;
 //! - `seamless`: forwarding bets to a casino's own wallet (signed JWTs, legs, verdicts);
 //! - `demo_casino`: a casino wallet for seamless tests, load and the demo;
+//! - `telemetry`: metrics, the per-request span and access log, the log format;
 //! - `admin`: onboarding without SQL; `cli`: the command line.
 
 #[macro_use]
@@ -26,3 +27,4 @@ pub mod money;
 pub mod players;
 pub mod seamless;
 pub mod startup;
+pub mod telemetry;

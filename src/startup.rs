@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
@@ -16,6 +17,7 @@ use crate::crypto::{Crypto, CryptoConfig};
 use crate::ledger::{BatchSettings, Ledger};
 use crate::players::Players;
 use crate::seamless::{Seamless, SigningConfig};
+use crate::telemetry::{self, health::Readiness};
 
 /// What every handler shares.
 pub struct AppState {
@@ -26,16 +28,23 @@ pub struct AppState {
     pub seamless: Arc<Seamless>,
     /// Lifetime of the sessions opened by a game launch.
     pub session_ttl_minutes: u32,
+    /// One access-log line per request (`telemetry::observe`).
+    pub access_log: bool,
+    pub readiness: Readiness,
+    pools: Pools,
 }
 
 impl AppState {
     /// Shared state; with `batching`, the ledger's combiners start on the current runtime.
     pub fn new(config: &ServerConfig, pools: Pools) -> anyhow::Result<Self> {
+        let all = pools.clone();
         let Pools {
             bets,
             crypto,
             seamless,
             nonces,
+            probe,
+            ..
         } = pools;
         let ledger = match config.batching {
             Some(settings) => Ledger::batched(bets.clone(), settings),
@@ -54,20 +63,44 @@ impl AppState {
             )?),
             players: Players::new(bets),
             session_ttl_minutes: config.session_ttl_minutes,
+            access_log: config.access_log,
+            readiness: Readiness::new(probe),
+            pools: all,
         })
+    }
+
+    /// Sets the gauges read at scrape time: the pools, the crypto and seamless queues. A
+    /// database that does not answer within a second leaves the queue gauges as they were
+    /// and says so (`croupier_scrape_database_up` 0).
+    pub async fn collect_gauges(&self) {
+        for (name, pool) in self.pools.named() {
+            telemetry::pool_gauges(name, pool.status());
+        }
+        let queues = async {
+            self.crypto.collect_gauges().await?;
+            self.seamless.collect_gauges().await
+        };
+        let up = matches!(
+            tokio::time::timeout(Duration::from_secs(1), queues).await,
+            Ok(Ok(()))
+        );
+        metrics::gauge!(telemetry::name::SCRAPE_DATABASE_UP).set(if up { 1.0 } else { 0.0 });
     }
 }
 
 /// A server's database pools. `bets` serves the bet path and the operator API; `crypto` the
 /// crypto work alone and `seamless` the calls to casinos, so that a slow provider or casino
 /// cannot take connections from bets; `nonces` claims request ids, committing without
-/// waiting for the WAL flush (see `auth::nonces`).
+/// waiting for the WAL flush (see `auth::nonces`); `probe` answers `/health/ready` and
+/// `reconcile` checks the books (one connection each, the latter with no statement limit).
 #[derive(Clone)]
 pub struct Pools {
     pub bets: Pool,
     pub crypto: Pool,
     pub seamless: Pool,
     pub nonces: Pool,
+    pub probe: Pool,
+    pub reconcile: Pool,
 }
 
 impl Pools {
@@ -80,14 +113,30 @@ impl Pools {
             crypto: crate::db::pool(url, config.crypto.db_pool_size, limits)?,
             seamless: crate::db::pool(url, config.seamless.db_pool_size, limits)?,
             nonces: crate::db::pool(url, NONCE_POOL_SIZE, limits.with_async_commit())?,
+            probe: crate::db::pool(url, 1, limits)?,
+            reconcile: crate::db::pool(url, 1, crate::db::Limits::unlimited())?,
         })
+    }
+
+    /// Each pool with its name, as the metrics label it.
+    fn named(&self) -> [(&'static str, &Pool); 6] {
+        [
+            ("bets", &self.bets),
+            ("crypto", &self.crypto),
+            ("seamless", &self.seamless),
+            ("nonces", &self.nonces),
+            ("probe", &self.probe),
+            ("reconcile", &self.reconcile),
+        ]
     }
 
     /// Closes the pools of the background work (the bet pool belongs to the database).
     pub fn close_jobs(&self) {
-        self.crypto.close();
-        self.seamless.close();
-        self.nonces.close();
+        for (name, pool) in self.named() {
+            if name != "bets" {
+                pool.close();
+            }
+        }
     }
 }
 
@@ -117,8 +166,14 @@ pub struct ServerConfig {
     pub db_timeout: Duration,
     /// The longest a bet call waits for the ledger before answering 99.
     pub bet_deadline: Duration,
-    /// The private listener (inabit Remote Approver callback, crypto status); None = off.
+    /// The private listener (inabit Remote Approver callback, crypto status, metrics);
+    /// None = off.
     pub approver_listen: Option<String>,
+    /// One access-log line per request, at `info`.
+    pub access_log: bool,
+    /// How often the server reconciles the books (the `croupier_reconcile_*` metrics);
+    /// None = never.
+    pub reconcile_every: Option<Duration>,
     pub crypto: CryptoConfig,
     pub seamless: SeamlessConfig,
 }
@@ -139,6 +194,8 @@ impl ServerConfig {
             db_timeout: Duration::from_secs(2),
             bet_deadline: Duration::from_secs(3),
             approver_listen: Some("127.0.0.1:0".into()),
+            access_log: true,
+            reconcile_every: None,
             crypto: CryptoConfig::disabled(),
             seamless: SeamlessConfig {
                 signing: SigningConfig {
@@ -158,6 +215,8 @@ impl ServerConfig {
 pub struct Application {
     port: u16,
     seamless_job_interval: Duration,
+    /// The periodic reconcile (`reconcile_every`), stopped with the server.
+    reconcile: Option<tokio::task::JoinHandle<()>>,
     server: Server,
     approver: Option<(u16, Server)>,
     state: web::Data<AppState>,
@@ -170,11 +229,13 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
+        telemetry::install();
         let state = web::Data::new(AppState::new(config, pools)?);
         let workers = config.workers;
         let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(telemetry::observe::observe))
                 .app_data(shared.clone())
                 .configure(crate::api::configure)
                 .default_service(web::to(crate::api::no_such_endpoint))
@@ -198,6 +259,9 @@ impl Application {
         Ok(Self {
             port,
             seamless_job_interval: config.seamless.job_interval,
+            reconcile: config
+                .reconcile_every
+                .map(|every| tokio::spawn(reconcile_every(state.pools.reconcile.clone(), every))),
             server,
             approver,
             state,
@@ -236,6 +300,16 @@ impl Application {
                 }
             }
         }));
+        // The metrics' histograms keep raw samples until folded.
+        jobs.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(telemetry::UPKEEP_EVERY);
+            loop {
+                every.tick().await;
+                if let Some(handle) = telemetry::install() {
+                    handle.run_upkeep();
+                }
+            }
+        }));
         jobs
     }
 
@@ -258,6 +332,9 @@ impl Application {
             (tokio::spawn(server), handle)
         });
         let result = self.server.await;
+        if let Some(reconcile) = self.reconcile {
+            reconcile.abort();
+        }
         if let Some((task, handle)) = approver {
             handle.stop(true).await;
             let _ = task.await;
@@ -266,15 +343,51 @@ impl Application {
     }
 }
 
-/// The private listener: inabit's Remote Approver callback and the crypto status. Nothing on
-/// it is authenticated, which is why it binds a private address by default and carries no
-/// money-moving endpoint.
+/// Reconciles the books every `every` (the first time a minute after start, or sooner if
+/// `every` is shorter) and publishes the result as metrics. Runs on a connection of its own
+/// with no statement limit: on a large ledger a run takes a while.
+async fn reconcile_every(pool: Pool, every: Duration) {
+    let mut next = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    loop {
+        tokio::time::sleep_until(next).await;
+        let started = std::time::Instant::now();
+        let report = async {
+            let mut client = pool.get().await?;
+            crate::ledger::reconcile::run(&mut client).await
+        }
+        .await;
+        match &report {
+            Ok(report) if !report.ok => {
+                tracing::error!(
+                    wallets = report.wallet_mismatches.len(),
+                    bets = report.bet_mismatches.len(),
+                    transfers = report.transfer_mismatches.len(),
+                    crypto = report.crypto_mismatches.len(),
+                    seamless = report.seamless_mismatches.len(),
+                    "reconcile found mismatches: run `croupier admin reconcile` for the list"
+                )
+            }
+            Ok(_) => tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "reconcile clean"
+            ),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "reconcile could not run"),
+        }
+        telemetry::reconcile_result(report.as_ref().ok(), started.elapsed());
+        next = tokio::time::Instant::now() + every;
+    }
+}
+
+/// The private listener: inabit's Remote Approver callback, the crypto status and the
+/// metrics. Nothing on it is authenticated, which is why it binds a private address by
+/// default and carries no money-moving endpoint.
 fn private_server(listen: &str, state: web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
     let listener =
         TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(telemetry::observe::observe))
             .app_data(state.clone())
             .configure(crate::api::configure_private)
             .default_service(web::to(crate::api::no_such_endpoint))

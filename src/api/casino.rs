@@ -72,9 +72,10 @@ fn envelope(code: i64, message: &str, value: Option<Value>) -> HttpResponse {
     if let Some(value) = value {
         body["Value"] = value;
     }
-    HttpResponse::build(status)
+    let response = HttpResponse::build(status)
         .content_type("application/json")
-        .body(body.to_string())
+        .body(body.to_string());
+    crate::telemetry::observe::coded(response, code)
 }
 
 fn success(value: Value) -> HttpResponse {

@@ -4,12 +4,13 @@ pub mod casino;
 pub mod crypto;
 pub mod docs;
 pub mod operator;
+pub mod ops;
 pub mod provider;
 
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, Route};
+use actix_web::{web, HttpMessage, HttpRequest, Route};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
@@ -54,12 +55,15 @@ pub fn routes() -> Vec<Endpoint> {
     all.extend(crypto::routes());
     all.extend(casino::routes());
     all.extend(docs::routes());
+    all.extend(ops::routes());
     all
 }
 
 /// Every route of the private listener (`CROUPIER_APPROVER_LISTEN`).
 pub fn private_routes() -> Vec<Endpoint> {
-    crypto::private_routes()
+    let mut all = crypto::private_routes();
+    all.extend(ops::private_routes());
+    all
 }
 
 /// Registers every route of the public listener.
@@ -69,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg, crypto::routes());
     register(cfg, casino::routes());
     register(cfg, docs::routes());
+    register(cfg, ops::routes());
 }
 
 /// Registers every route of the private listener.
@@ -145,10 +150,19 @@ pub async fn authenticated_unclaimed(
 ) -> Result<(Arc<Counterparty>, Bytes, uuid::Uuid), Error> {
     let body = read_body(req, payload).await?;
     let signed = (req.method() != Method::GET).then_some(&body[..]);
+    let started = std::time::Instant::now();
     let (caller, request_id) = state
         .auth
         .authenticate_unclaimed(req.headers(), signed)
         .await?;
+    if role == Role::Provider {
+        crate::telemetry::bet_stage("signature", started.elapsed());
+    }
+    // For the request's span and access-log line (`telemetry::observe`).
+    req.extensions_mut()
+        .insert(crate::telemetry::observe::Caller(Arc::from(
+            caller.id.as_str(),
+        )));
     if caller.role != role {
         return Err(AuthFailure::WrongRole.into());
     }

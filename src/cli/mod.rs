@@ -8,7 +8,6 @@ mod admin;
 mod demo;
 mod serve;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -49,10 +48,21 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logs(match cli.command {
-        Command::Serve(_) => "info",
-        _ => "warn",
-    });
+    let format = match crate::telemetry::logs::Format::from_env() {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("croupier: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Kept to the end: dropping it writes out the lines still queued.
+    let _logs = crate::telemetry::logs::init(
+        format,
+        match cli.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        },
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,19 +89,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr, in colour only when a person reads them there: a log file or a pipe
-/// gets plain text.
-fn init_logs(default_level: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 /// Help and version print as usual; a usage error of an admin verb is one JSON object on

@@ -7,6 +7,37 @@ use super::{sql, Crypto};
 use crate::error::Error;
 
 impl Crypto {
+    /// The crypto gauges, read at scrape time: events waiting, payouts in flight, reviews
+    /// open, and the webhook counts.
+    pub async fn collect_gauges(&self) -> Result<(), Error> {
+        use crate::telemetry::name;
+        let counts = self
+            .pool
+            .get()
+            .await?
+            .query_one(sql::QUEUE_COUNTS, &[])
+            .await?;
+        let gauges = [
+            name::CRYPTO_EVENTS_WAITING,
+            name::CRYPTO_PAYOUTS_IN_FLIGHT,
+            name::CRYPTO_REVIEWS_OPEN,
+        ];
+        for (i, gauge) in gauges.into_iter().enumerate() {
+            metrics::gauge!(gauge).set(counts.try_get::<_, i64>(i)? as f64);
+        }
+        let webhooks = &self.webhooks.counts;
+        for (outcome, count) in [
+            ("accepted", &webhooks.accepted),
+            ("rate_limited", &webhooks.rate_limited),
+            ("queue_full", &webhooks.queue_full),
+            ("unknown_dropped", &webhooks.unknown_dropped),
+        ] {
+            metrics::counter!(name::CRYPTO_WEBHOOKS, "outcome" => outcome)
+                .absolute(count.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        Ok(())
+    }
+
     /// The state of the integrations, for operations.
     pub async fn status(&self) -> Result<Value, Error> {
         let client = self.pool.get().await?;

@@ -116,12 +116,25 @@ impl Cluster {
         }
         cluster.port = free_port()?;
         cluster.write_config(profile, tls)?;
-        let log = dir.join("server.log");
-        let status = cluster
+        cluster.pg_ctl_start()?;
+        cluster.started_here = true;
+        tracing::info!(port = cluster.port, dir = %dir.display(), "started the embedded PostgreSQL cluster");
+        Ok(cluster)
+    }
+
+    /// Starts this cluster again after `stop`, on the same port and settings. For fault
+    /// injection.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        self.pg_ctl_start()
+    }
+
+    fn pg_ctl_start(&self) -> anyhow::Result<()> {
+        let log = self.dir.join("server.log");
+        let status = self
             .command("pg_ctl")
             .arg("start")
             .arg("-D")
-            .arg(dir)
+            .arg(&self.dir)
             .args(["-w", "-t", "60", "-s", "-l"])
             .arg(&log)
             // Its own process group: a Ctrl-C in the terminal reaches croupier, which then
@@ -139,9 +152,7 @@ impl Cluster {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        cluster.started_here = true;
-        tracing::info!(port = cluster.port, dir = %dir.display(), "started the embedded PostgreSQL cluster");
-        Ok(cluster)
+        Ok(())
     }
 
     /// Connection URL for database `db`. Contains the password: never log it.

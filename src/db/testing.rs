@@ -76,6 +76,17 @@ impl TestCluster {
         Ok(self.cluster.database_url(&name))
     }
 
+    /// Stops the server only (fast shutdown), keeping the data: `start_again` brings it
+    /// back on the same port. For fault tests.
+    pub fn stop_server(&self) -> anyhow::Result<()> {
+        self.cluster.stop()
+    }
+
+    /// Starts the server stopped by `stop_server` again.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        self.cluster.start_again()
+    }
+
     /// Stops the cluster and removes its folder.
     pub fn stop(&self) {
         let _ = self.cluster.stop();

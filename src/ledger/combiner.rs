@@ -21,7 +21,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +31,7 @@ use uuid::Uuid;
 use super::bets::{execute_batch, execute_one, BetRequest};
 use super::BetReceipt;
 use crate::error::Error;
+use crate::telemetry::{self, name};
 
 /// Group-commit tuning.
 #[derive(Debug, Clone, Copy)]
@@ -61,8 +63,31 @@ pub const MAX_BATCH: usize = 1000;
 
 type Reply = oneshot::Sender<Result<BetReceipt, Error>>;
 
+/// A queued call: the request, where its outcome goes, when it was queued.
+type Job = (BetRequest, Reply, Instant);
+
 pub struct Combiner {
-    queues: Vec<mpsc::Sender<(BetRequest, Reply)>>,
+    queues: Vec<mpsc::Sender<Job>>,
+}
+
+/// Combiners that stopped by panicking, in this process (`/health/ready` is then unready:
+/// the bets routed to one are refused until a restart).
+static FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// Whether every combiner started in this process is still running.
+pub fn all_running() -> bool {
+    FAILED.load(Ordering::Relaxed) == 0
+}
+
+/// Counts its combiner as failed if dropped while unwinding.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            FAILED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 thread_local! {
@@ -101,25 +126,26 @@ impl Combiner {
             .get(lane)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("no combiner")))?;
         let (reply, outcome) = oneshot::channel();
-        queue.try_send((request, reply)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                Error::Unavailable(anyhow::anyhow!("bet queue full"))
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                Error::Unavailable(anyhow::anyhow!("bet queue closed"))
-            }
-        })?;
+        queue
+            .try_send((request, reply, Instant::now()))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!(name::BET_QUEUE_FULL).increment(1);
+                    Error::Unavailable(anyhow::anyhow!("bet queue full"))
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    Error::Unavailable(anyhow::anyhow!("bet queue closed"))
+                }
+            })?;
+        metrics::gauge!(name::BET_QUEUE_DEPTH).increment(1.0);
         outcome
             .await
             .map_err(|_| Error::Unavailable(anyhow::anyhow!("combiner stopped")))?
     }
 }
 
-async fn combine(
-    pool: Pool,
-    mut queue: mpsc::Receiver<(BetRequest, Reply)>,
-    settings: BatchSettings,
-) {
+async fn combine(pool: Pool, mut queue: mpsc::Receiver<Job>, settings: BatchSettings) {
+    let _running = Running;
     let settings = BatchSettings {
         max_batch: settings.max_batch.clamp(1, MAX_BATCH),
         ..settings
@@ -139,8 +165,18 @@ async fn combine(
                 }
             }
         }
-        let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
+        let now = Instant::now();
+        metrics::gauge!(name::BET_QUEUE_DEPTH).decrement(jobs.len() as f64);
+        metrics::histogram!(name::BET_BATCH_SIZE).record(jobs.len() as f64);
+        let (requests, replies): (Vec<_>, Vec<_>) = jobs
+            .drain(..)
+            .map(|(request, reply, queued)| {
+                telemetry::bet_stage("queue", now.saturating_duration_since(queued));
+                (request, reply)
+            })
+            .unzip();
         let outcomes = run_batch(&pool, &requests).await;
+        telemetry::bet_stage("database", now.elapsed());
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The caller may have gone (client disconnected); the bet stands either way.
             let _ = reply.send(outcome);

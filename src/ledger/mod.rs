@@ -17,7 +17,7 @@ pub mod reconcile;
 
 use bets::{BetCall, BetRequest};
 use combiner::Combiner;
-pub use combiner::{BatchSettings, MAX_BATCH};
+pub use combiner::{all_running as combiners_running, BatchSettings, MAX_BATCH};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -373,8 +373,11 @@ impl Ledger {
                     combiner.submit(session.player_id, request).await
                 }
                 None => {
+                    let started = std::time::Instant::now();
                     let client = self.pool.get().await?;
-                    bets::execute_one(&client, &request).await
+                    let outcome = bets::execute_one(&client, &request).await;
+                    crate::telemetry::bet_stage("database", started.elapsed());
+                    outcome
                 }
             }
         };

@@ -293,6 +293,31 @@ impl Seamless {
     pub fn forget_all(&self) {
         self.settings.invalidate_all();
     }
+
+    /// The legs not final yet, by state, as gauges (read at scrape time; every state is
+    /// set, a state with no leg to 0).
+    pub async fn collect_gauges(&self) -> Result<(), Error> {
+        let rows = self
+            .pool
+            .get()
+            .await?
+            .query(
+                "SELECT state, count(*) FROM seamless_legs
+                  WHERE state NOT IN ('ok', 'refused') GROUP BY state",
+                &[],
+            )
+            .await?;
+        for state in ["pending", "sent", "unknown", "stuck"] {
+            let mut n = 0i64;
+            for row in &rows {
+                if row.try_get::<_, &str>(0)? == state {
+                    n = row.try_get(1)?;
+                }
+            }
+            metrics::gauge!(crate::telemetry::name::SEAMLESS_LEGS, "state" => state).set(n as f64);
+        }
+        Ok(())
+    }
 }
 
 text_enum! {

@@ -332,30 +332,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, r: Req) -> Reply {
-        let sign = r.sign.clone().unwrap_or_else(|| r.sign_now());
-        let mut builder = self
-            .http
-            .request(r.method.clone(), format!("{}{}", self.base, r.path));
-        for (name, value) in [
-            ("X-Counterparty-Id", r.counterparty.as_str()),
-            ("X-Timestamp", r.timestamp.as_str()),
-            ("X-Request-Id", r.request_id.as_str()),
-            ("X-Sign", sign.as_str()),
-        ] {
-            if !r.omit.contains(&name) {
-                builder = builder.header(name, value);
-            }
-        }
-        if let Some(body) = r.body {
-            builder = builder
-                .header("Content-Type", "application/json")
-                .body(body);
-        }
-        let response = builder.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let body = response.text().await.expect("body");
-        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Reply { status, body, json }
+        send_to(&self.http, &self.base, r).await
     }
 
     pub async fn call(&self, p: &Player, op: &str, body: &str) -> Reply {
@@ -584,4 +561,30 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// Sends `r` to the server at `base`, signed as `r` says.
+pub async fn send_to(http: &reqwest::Client, base: &str, r: Req) -> Reply {
+    let sign = r.sign.clone().unwrap_or_else(|| r.sign_now());
+    let mut builder = http.request(r.method.clone(), format!("{base}{}", r.path));
+    for (name, value) in [
+        ("X-Counterparty-Id", r.counterparty.as_str()),
+        ("X-Timestamp", r.timestamp.as_str()),
+        ("X-Request-Id", r.request_id.as_str()),
+        ("X-Sign", sign.as_str()),
+    ] {
+        if !r.omit.contains(&name) {
+            builder = builder.header(name, value);
+        }
+    }
+    if let Some(body) = r.body {
+        builder = builder
+            .header("Content-Type", "application/json")
+            .body(body);
+    }
+    let response = builder.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    Reply { status, body, json }
 }

@@ -5,7 +5,7 @@
 //! closed networks.
 //!
 //! Invariant: the document lists every route of both listeners (`api::routes`,
-//! `api::private_routes`), checked by the tests; the private listener's two routes are tagged
+//! `api::private_routes`), checked by the tests; the private listener's routes are tagged
 //! `private-listener`.
 
 pub mod casino_crypto;
@@ -62,7 +62,8 @@ the private listener (`CROUPIER_APPROVER_LISTEN`), never on the public one."
         (name = "operator", description = "The operator (casino) transfer API"),
         (name = "crypto", description = "What inabit and B2BINPAY call"),
         (name = "seamless", description = "What a seamless casino calls"),
-        (name = "private-listener", description = "The private listener: Remote Approver, crypto status"),
+        (name = "health", description = "Liveness and readiness, for a load balancer or an orchestrator"),
+        (name = "private-listener", description = "The private listener: Remote Approver, crypto status, metrics"),
         (name = "docs", description = "This description"),
     )
 )]
@@ -102,6 +103,7 @@ pub fn spec() -> Document {
     spec.merge(crate::api::operator::Spec::openapi());
     spec.merge(crate::api::crypto::Spec::openapi());
     spec.merge(crate::api::casino::Spec::openapi());
+    spec.merge(crate::api::ops::Spec::openapi());
     // The JWKS has a second, well-known path: the same operation under another id.
     let jwks = format!("{}/auth/jwks", crate::api::casino::PREFIX);
     if let Some(mut item) = spec.paths.paths.get(&jwks).cloned() {

@@ -163,6 +163,7 @@ struct Envelope<'a, T: Serialize> {
 
 /// Turns a handler's outcome into the HTTP answer, logging refusals with the request id.
 fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpResponse {
+    let mut answered = code::SUCCESS;
     let json = match outcome {
         Ok(data) => serde_json::to_vec(&Envelope {
             code: code::SUCCESS,
@@ -172,6 +173,7 @@ fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpRe
         .map(|json| (json, StatusCode::OK)),
         Err(e) => {
             let (code, status) = wire_code(&e);
+            answered = code;
             let shown = crate::api::log_failure(req, &e);
             // 102 and 9 say all there is in their code's own words.
             let detail = (shown && !matches!(e, Error::InsufficientFunds | Error::PlayerBlocked))
@@ -188,17 +190,19 @@ fn respond<T: Serialize>(req: &HttpRequest, outcome: Result<T, Error>) -> HttpRe
             .map(|json| (json, status))
         }
     };
-    match json {
+    let response = match json {
         Ok((json, status)) => HttpResponse::build(status)
             .content_type("application/json")
             .body(json),
         Err(e) => {
             tracing::error!(error = %e, "encoding an operator answer failed");
+            answered = code::ERROR;
             HttpResponse::InternalServerError()
                 .content_type("application/json")
                 .body(r#"{"code":1,"message":"internal error","data":null}"#)
         }
-    }
+    };
+    crate::telemetry::observe::coded(response, answered.into())
 }
 
 /// An authenticated operator call.

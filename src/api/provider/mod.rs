@@ -153,7 +153,10 @@ impl Call {
 
     /// The session, cached: its currency and the player it routes by.
     async fn resolve(&self, state: &AppState) -> Result<Session, Error> {
-        state.ledger.session(&self.provider.id, self.session).await
+        let started = std::time::Instant::now();
+        let session = state.ledger.session(&self.provider.id, self.session).await;
+        crate::telemetry::bet_stage("session", started.elapsed());
+        session
     }
 
     fn amount(&self, raw: &RawValue, currency: Currency) -> Result<Amount, Error> {
@@ -265,7 +268,8 @@ fn respond(req: &HttpRequest, outcome: Result<Answer, Error>) -> HttpResponse {
             (answer, status)
         }
     };
-    match serde_json::to_vec(&answer) {
+    let code = answer.code;
+    let response = match serde_json::to_vec(&answer) {
         Ok(json) => HttpResponse::build(status)
             .content_type("application/json")
             .body(json),
@@ -275,5 +279,6 @@ fn respond(req: &HttpRequest, outcome: Result<Answer, Error>) -> HttpResponse {
                 .content_type("application/json")
                 .body(r#"{"_responseCode":99,"message":"internal error"}"#)
         }
-    }
+    };
+    crate::telemetry::observe::coded(response, code.into())
 }
