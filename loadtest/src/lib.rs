@@ -18,6 +18,7 @@ pub mod players;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod stages;
 
 use croupier::admin::Admin;
 use croupier::money::{Amount, Currency};

@@ -106,6 +106,10 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// The server's metrics (its private listener), read before and after each run for the
+    /// breakdown of the bet path's stages; "" = none.
+    #[arg(long, default_value = "http://127.0.0.1:8091/metrics")]
+    metrics_url: String,
     /// The seamless scenario's operator: its makes combined into `payments/make-list` calls
     /// (on) or each sent alone (off).
     #[arg(long, value_enum, default_value = "on")]
@@ -337,13 +341,31 @@ async fn run_each_rate(
     };
     let mut summaries = Vec::new();
     let mut moved = Vec::new();
+    let metrics = Some(args.metrics_url.as_str()).filter(|u| !u.is_empty());
     for rate in rates {
+        let before = match metrics {
+            Some(url) => Some(loadtest::stages::scrape(url).await),
+            None => None,
+        };
         let mut summary = run::run(RunConfig {
             rate,
             ..config.clone()
         })
         .await?;
         report::print(&format!("{:?}", args.scenario).to_lowercase(), &summary);
+        if let (Some(url), Some(before)) = (metrics, before) {
+            match (before, loadtest::stages::scrape(url).await) {
+                (Ok(before), Ok(after)) => {
+                    println!("server stages (from {url}, warmup included):");
+                    for line in loadtest::stages::breakdown(&before, &after) {
+                        println!("{line}");
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    println!("server stages: {url} not read ({e:#})")
+                }
+            }
+        }
         moved.append(&mut summary.moved_bets);
         summaries.push(summary);
     }

@@ -22,7 +22,8 @@ fn stop_cluster() {
     }
 }
 
-async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
+/// A server on a fresh database: its address, the database URL, its metrics URL.
+async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String, String) {
     // The server's warnings in a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -38,12 +39,14 @@ async fn server(batching: Option<BatchSettings>) -> (SocketAddr, String) {
     let pools = Pools::beside(pool, &url, &config).unwrap();
     let app = Application::build(&config, pools).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    let metrics = format!("http://127.0.0.1:{}/metrics", app.approver_port().unwrap());
     tokio::spawn(app.run_until_stopped());
-    (addr, url)
+    (addr, url, metrics)
 }
 
 async fn every_scenario_keeps_the_books(batching: Option<BatchSettings>) {
-    let (addr, url) = server(batching).await;
+    let (addr, url, metrics) = server(batching).await;
+    let before = loadtest::stages::scrape(&metrics).await.unwrap();
     let fixture = loadtest::seed(&url, 200, "1000000").await.unwrap();
     let all = Arc::new(Players::new(fixture.sessions.clone(), Distribution::Zipf).unwrap());
     let hot =
@@ -98,6 +101,19 @@ async fn every_scenario_keeps_the_books(batching: Option<BatchSettings>) {
         .unwrap();
     assert!(books.acknowledged_bets > 0);
     assert!(books.ok(), "{books:?}");
+    // The server's account of the run, as `loadtest run` prints it.
+    let after = loadtest::stages::scrape(&metrics).await.unwrap();
+    let lines = loadtest::stages::breakdown(&before, &after).join("\n");
+    let mut stages = vec!["signature", "session", "database"];
+    if batching.is_some() {
+        stages.extend(["queue", "batches"]);
+    }
+    for stage in stages {
+        assert!(
+            lines.contains(&format!("  {stage} ")),
+            "no {stage}:\n{lines}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +130,7 @@ async fn every_scenario_keeps_the_books_one_bet_per_transaction() {
 /// sessions the seed made, player by player.
 #[tokio::test]
 async fn the_benchmark_session_formula_names_the_seeded_sessions() {
-    let (_, url) = server(None).await;
+    let (_, url, _) = server(None).await;
     let fixture = loadtest::seed(&url, 5, "100").await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -137,7 +153,7 @@ async fn the_benchmark_session_formula_names_the_seeded_sessions() {
 /// casino; every acknowledged bet is applied there and the legs reconcile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seamless_scenario_keeps_both_books() {
-    let (addr, url) = server(Some(BatchSettings::default())).await;
+    let (addr, url, _) = server(Some(BatchSettings::default())).await;
     let casino = croupier::demo_casino::Casino::start(croupier::demo_casino::CasinoConfig {
         listen: "127.0.0.1:0".into(),
         jwks_url: format!("http://{addr}/mis-api/api/v2/auth/jwks"),

@@ -57,8 +57,8 @@ async fn live() -> HttpResponse {
     path = "/health/ready",
     tag = "health",
     operation_id = "healthReady",
-    summary = "The server can take calls: the database answers, holds every migration this \
-               build needs, and group commit is running. Checked at most once a second.",
+    summary = "The server can take calls: the database answers, its migrations are this \
+               build's, and group commit is running. Checked at most once a second.",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready (the reason is in the server's log)", body = Health),

@@ -1,5 +1,6 @@
 //! Readiness: whether this server can take calls now. Ready means the database answers
-//! within a second, it holds every migration this build knows, and every combiner (group
+//! within a second, its migrations are exactly this build's (a newer build that migrated it
+//! turns this one unready: its functions are no longer ours), and every combiner (group
 //! commit) is running. The answer is kept for a second, so a probe (or many) costs at most
 //! one database round trip a second, and never waits behind the bet path: it has a
 //! connection of its own.
@@ -66,8 +67,8 @@ impl Readiness {
             row.try_get::<_, i32>(0).ok()
         };
         match tokio::time::timeout(DEADLINE, applied).await {
-            Ok(Some(version)) if version >= known => Ok(()),
-            Ok(Some(_)) => Err("the database lacks migrations this build needs"),
+            Ok(Some(version)) if version == known => Ok(()),
+            Ok(Some(_)) => Err("the database's migrations are not this build's"),
             Ok(None) | Err(_) => Err("the database does not answer"),
         }
     }
