@@ -99,6 +99,9 @@ pub struct Session {
     pub operator_id: Arc<str>,
     /// The operator's id of the player (a seamless casino's `PartnerUserId`).
     pub external_id: Arc<str>,
+    /// When a transfer-mode bet on it must have been answered: the bet deadline, counted
+    /// from the start of the session lookup (one deadline for the lookup and the bet).
+    answer_by: tokio::time::Instant,
 }
 
 /// What a bet call did: applied now, or found already applied (a repeat).
@@ -229,13 +232,15 @@ impl Ledger {
     /// A provider's session: its wallet's currency, for checking amounts before the call,
     /// and the player it routes by. A session of another provider is "not found".
     pub async fn session(&self, provider_id: &str, id: SessionId) -> Result<Session, Error> {
-        let facts = self.session_facts(provider_id, id).await?;
+        let answer_by = tokio::time::Instant::now() + self.deadline;
+        let facts = self.session_facts(provider_id, id, answer_by).await?;
         Ok(Session {
             id,
             currency: facts.currency,
             player_id: facts.player_id,
             operator_id: facts.operator_id,
             external_id: facts.external_id,
+            answer_by,
         })
     }
 
@@ -243,6 +248,7 @@ impl Ledger {
         &self,
         provider_id: &str,
         session: SessionId,
+        answer_by: tokio::time::Instant,
     ) -> Result<SessionFacts, Error> {
         let facts = match self.sessions.get(&session.0) {
             Some(facts) => facts,
@@ -254,7 +260,7 @@ impl Ledger {
                     let stmt = client.prepare_cached(SESSION_FACTS).await?;
                     Ok::<_, Error>(client.query_opt(&stmt, &[&session.0]).await?)
                 };
-                let row = tokio::time::timeout(self.deadline, read)
+                let row = tokio::time::timeout_at(answer_by, read)
                     .await
                     .unwrap_or_else(|_| {
                         Err(Error::Unavailable(anyhow::anyhow!(
@@ -381,7 +387,7 @@ impl Ledger {
                 }
             }
         };
-        tokio::time::timeout(self.deadline, run)
+        tokio::time::timeout_at(session.answer_by, run)
             .await
             .unwrap_or_else(|_| {
                 Err(Error::Unavailable(anyhow::anyhow!(

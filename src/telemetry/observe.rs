@@ -79,7 +79,7 @@ pub async fn observe(
     metrics::counter!(
         name::HTTP_REQUESTS,
         "endpoint" => endpoint.clone(),
-        "method" => method.to_string(),
+        "method" => method_label(&method),
         "status" => status.to_string(),
         "code" => code_label.clone(),
     )
@@ -122,4 +122,20 @@ fn request_id(req: &ServiceRequest) -> &str {
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("-")
+}
+
+/// The method as a label: the standard ones by name, anything else as `other` (a client may
+/// send any token as a method; a label per token would grow without bound).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
