@@ -55,8 +55,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Kept to the end: dropping it writes out the lines still queued.
-    let _logs = crate::telemetry::logs::init(
+    crate::telemetry::logs::init(
         format,
         match cli.command {
             Command::Serve(_) => "info",

@@ -2,13 +2,13 @@
 //! by `CROUPIER_LOG_FORMAT` (`json`, `text`; unset: text on a terminal, JSON otherwise), the
 //! levels by `RUST_LOG`.
 //!
-//! Lines are written by a thread of their own: a slow reader of stderr (a pipe, journald)
-//! never holds up a request. If it falls more than 128 Ki lines behind, lines are dropped
-//! rather than the server slowed.
+//! Each line is written to stderr by the thread that logs it, in one write: measured against
+//! a writer thread of its own (`tracing-appender`), that costs the bet path less on a small
+//! machine (no wake-up per line), and loses no line. Give stderr a reader that keeps up (a
+//! file, journald).
 
 use std::io::IsTerminal;
 
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 /// The log format.
@@ -33,15 +33,13 @@ impl Format {
     }
 }
 
-/// Installs the process's log subscriber. Keep the guard until exit: dropping it writes out
-/// what is still queued.
-pub fn init(format: Format, default_level: &str) -> WorkerGuard {
+/// Installs the process's log subscriber.
+pub fn init(format: Format, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(std::io::stderr);
     match format {
         Format::Json => builder
             .json()
@@ -52,5 +50,4 @@ pub fn init(format: Format, default_level: &str) -> WorkerGuard {
         // Colour only when a person reads stderr: a log file or a pipe gets plain text.
         Format::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-    guard
 }

@@ -57,10 +57,10 @@ pub mod name {
     pub const BUILD_INFO: &str = "croupier_build_info";
 }
 
-/// Latency buckets, in seconds: 100 µs to 10 s.
+/// Latency buckets, in seconds: 10 µs to 10 s.
 const SECONDS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Batch sizes.
@@ -181,6 +181,8 @@ fn describe() {
     describe_gauge!(name::READY, "1 while /health/ready answers ready");
     describe_gauge!(name::BUILD_INFO, "Always 1, labelled with the version");
     metrics::gauge!(name::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    // Shown from the start, at zero, so that an alert on their increase has a series.
+    metrics::counter!(name::BET_QUEUE_FULL).absolute(0);
 }
 
 /// Records one stage of a bet call.
