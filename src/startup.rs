@@ -69,21 +69,22 @@ impl AppState {
         })
     }
 
-    /// Sets the gauges read at scrape time: the pools, the crypto and seamless queues. A
-    /// database that does not answer within a second leaves the queue gauges as they were
-    /// and says so (`croupier_scrape_database_up` 0).
+    /// Sets the gauges read at scrape time: the pools, readiness, the crypto and seamless
+    /// queues. The queues are read side by side on the probe pool (no work pool is asked),
+    /// each within a second; one that does not answer keeps its gauges as they were and
+    /// says so (`croupier_scrape_database_up` 0).
     pub async fn collect_gauges(&self) {
         for (name, pool) in self.pools.named() {
             telemetry::pool_gauges(name, pool.status());
         }
-        let queues = async {
-            self.crypto.collect_gauges().await?;
-            self.seamless.collect_gauges().await
-        };
-        let up = matches!(
-            tokio::time::timeout(Duration::from_secs(1), queues).await,
-            Ok(Ok(()))
+        let probe = &self.pools.probe;
+        let second = Duration::from_secs(1);
+        let (crypto, seamless, _) = tokio::join!(
+            tokio::time::timeout(second, self.crypto.collect_gauges(probe)),
+            tokio::time::timeout(second, self.seamless.collect_gauges(probe)),
+            self.readiness.check(),
         );
+        let up = matches!((crypto, seamless), (Ok(Ok(())), Ok(Ok(()))));
         metrics::gauge!(telemetry::name::SCRAPE_DATABASE_UP).set(if up { 1.0 } else { 0.0 });
     }
 }
@@ -91,8 +92,9 @@ impl AppState {
 /// A server's database pools. `bets` serves the bet path and the operator API; `crypto` the
 /// crypto work alone and `seamless` the calls to casinos, so that a slow provider or casino
 /// cannot take connections from bets; `nonces` claims request ids, committing without
-/// waiting for the WAL flush (see `auth::nonces`); `probe` answers `/health/ready` and
-/// `reconcile` checks the books (one connection each, the latter with no statement limit).
+/// waiting for the WAL flush (see `auth::nonces`); `probe` answers `/health/ready` and the
+/// scrape-time reads of `/metrics`; `reconcile` checks the books (one connection, with no
+/// statement limit).
 #[derive(Clone)]
 pub struct Pools {
     pub bets: Pool,
@@ -113,7 +115,7 @@ impl Pools {
             crypto: crate::db::pool(url, config.crypto.db_pool_size, limits)?,
             seamless: crate::db::pool(url, config.seamless.db_pool_size, limits)?,
             nonces: crate::db::pool(url, NONCE_POOL_SIZE, limits.with_async_commit())?,
-            probe: crate::db::pool(url, 1, limits)?,
+            probe: crate::db::pool(url, PROBE_POOL_SIZE, limits)?,
             reconcile: crate::db::pool(url, 1, crate::db::Limits::unlimited())?,
         })
     }
@@ -142,6 +144,9 @@ impl Pools {
 
 /// Connections of the nonce pool: one claim statement in flight per HTTP worker.
 const NONCE_POOL_SIZE: usize = 4;
+
+/// Connections of the probe pool: readiness and the two scrape-time reads side by side.
+const PROBE_POOL_SIZE: usize = 3;
 
 /// Seamless mode's server settings.
 #[derive(Debug, Clone)]

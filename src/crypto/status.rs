@@ -7,16 +7,12 @@ use super::{sql, Crypto};
 use crate::error::Error;
 
 impl Crypto {
-    /// The crypto gauges, read at scrape time: events waiting, payouts in flight, reviews
-    /// open, and the webhook counts.
-    pub async fn collect_gauges(&self) -> Result<(), Error> {
+    /// The crypto gauges, read at scrape time on `pool` (not the crypto work's own, which
+    /// slow provider calls may hold): events waiting, payouts in flight, reviews open, and
+    /// the webhook counts.
+    pub async fn collect_gauges(&self, pool: &deadpool_postgres::Pool) -> Result<(), Error> {
         use crate::telemetry::name;
-        let counts = self
-            .pool
-            .get()
-            .await?
-            .query_one(sql::QUEUE_COUNTS, &[])
-            .await?;
+        let counts = pool.get().await?.query_one(sql::QUEUE_COUNTS, &[]).await?;
         let gauges = [
             name::CRYPTO_EVENTS_WAITING,
             name::CRYPTO_PAYOUTS_IN_FLIGHT,

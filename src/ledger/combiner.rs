@@ -63,8 +63,26 @@ pub const MAX_BATCH: usize = 1000;
 
 type Reply = oneshot::Sender<Result<BetReceipt, Error>>;
 
-/// A queued call: the request, where its outcome goes, when it was queued.
-type Job = (BetRequest, Reply, Instant);
+/// A queued call: the request, where its outcome goes, its place in the queue.
+type Job = (BetRequest, Reply, Queued);
+
+/// A call's place in a combiner's queue: counted in `croupier_bet_queue_depth` from before
+/// it is sent until it is dropped (taken into a batch, refused by a full queue, or lost with
+/// a stopped combiner), so the gauge cannot drift.
+struct Queued(Instant);
+
+impl Queued {
+    fn new() -> Self {
+        metrics::gauge!(name::BET_QUEUE_DEPTH).increment(1.0);
+        Self(Instant::now())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        metrics::gauge!(name::BET_QUEUE_DEPTH).decrement(1.0);
+    }
+}
 
 pub struct Combiner {
     queues: Vec<mpsc::Sender<Job>>,
@@ -127,7 +145,7 @@ impl Combiner {
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("no combiner")))?;
         let (reply, outcome) = oneshot::channel();
         queue
-            .try_send((request, reply, Instant::now()))
+            .try_send((request, reply, Queued::new()))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
                     metrics::counter!(name::BET_QUEUE_FULL).increment(1);
@@ -137,7 +155,6 @@ impl Combiner {
                     Error::Unavailable(anyhow::anyhow!("bet queue closed"))
                 }
             })?;
-        metrics::gauge!(name::BET_QUEUE_DEPTH).increment(1.0);
         outcome
             .await
             .map_err(|_| Error::Unavailable(anyhow::anyhow!("combiner stopped")))?
@@ -166,17 +183,20 @@ async fn combine(pool: Pool, mut queue: mpsc::Receiver<Job>, settings: BatchSett
             }
         }
         let now = Instant::now();
-        metrics::gauge!(name::BET_QUEUE_DEPTH).decrement(jobs.len() as f64);
         metrics::histogram!(name::BET_BATCH_SIZE).record(jobs.len() as f64);
         let (requests, replies): (Vec<_>, Vec<_>) = jobs
             .drain(..)
             .map(|(request, reply, queued)| {
-                telemetry::bet_stage("queue", now.saturating_duration_since(queued));
+                telemetry::bet_stage("queue", now.saturating_duration_since(queued.0));
                 (request, reply)
             })
             .unzip();
         let outcomes = run_batch(&pool, &requests).await;
-        telemetry::bet_stage("database", now.elapsed());
+        // Per call, as the other stages: the batch's time is each of its calls' time.
+        let took = now.elapsed();
+        for _ in &requests {
+            telemetry::bet_stage("database", took);
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The caller may have gone (client disconnected); the bet stands either way.
             let _ = reply.send(outcome);

@@ -294,11 +294,10 @@ impl Seamless {
         self.settings.invalidate_all();
     }
 
-    /// The legs not final yet, by state, as gauges (read at scrape time; every state is
-    /// set, a state with no leg to 0).
-    pub async fn collect_gauges(&self) -> Result<(), Error> {
-        let rows = self
-            .pool
+    /// The legs not final yet, by state, as gauges (read at scrape time on `pool`, not the
+    /// pool that forwards bets; every state is set, a state with no leg to 0).
+    pub async fn collect_gauges(&self, pool: &Pool) -> Result<(), Error> {
+        let rows = pool
             .get()
             .await?
             .query(

@@ -2,8 +2,8 @@
 //! within a second, its migrations are exactly this build's (a newer build that migrated it
 //! turns this one unready: its functions are no longer ours), and every combiner (group
 //! commit) is running. The answer is kept for a second, so a probe (or many) costs at most
-//! one database round trip a second, and never waits behind the bet path: it has a
-//! connection of its own.
+//! one database round trip a second, and never waits behind the bet path: it has a pool of
+//! its own (shared with the metrics' scrape-time reads).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 const DEADLINE: Duration = Duration::from_secs(1);
 
 pub struct Readiness {
-    /// A pool of one connection, for the probe alone.
+    /// The probe pool (readiness and the scrape-time reads), apart from the bets'.
     pool: Pool,
     last: Mutex<Option<(Instant, Result<(), &'static str>)>>,
 }

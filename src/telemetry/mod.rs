@@ -190,6 +190,28 @@ pub fn bet_stage(stage: &'static str, took: Duration) {
     metrics::histogram!(name::BET_STAGE, "stage" => stage).record(took.as_secs_f64());
 }
 
+/// Records a bet stage's time when dropped: however the stage ends (an error, a deadline
+/// that cancels it), its time is counted.
+pub struct StageTimer {
+    stage: &'static str,
+    started: std::time::Instant,
+}
+
+impl StageTimer {
+    pub fn start(stage: &'static str) -> Self {
+        Self {
+            stage,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for StageTimer {
+    fn drop(&mut self) {
+        bet_stage(self.stage, self.started.elapsed());
+    }
+}
+
 /// Sets the gauges of a pool.
 pub fn pool_gauges(pool: &'static str, status: deadpool_postgres::Status) {
     let in_use = status.size.saturating_sub(status.available);

@@ -3,9 +3,9 @@
 //! request carry its span; no secret appears, whatever the calls: the counterparties'
 //! secrets, the signatures sent, the database password, the integrations' keys.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use croupier::admin::Admin;
 use croupier::money::{Amount, Currency};
@@ -70,34 +70,30 @@ async fn json_logs_carry_each_request_and_never_a_secret() {
         server.env(name, value);
     }
     let mut child = server.spawn().expect("croupier runs");
-    let mut stderr = child.stderr.take().unwrap();
-    // The first lines, up to "serving", name the port.
-    let (lines, base) = tokio::task::spawn_blocking(move || {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut buf = [0u8; 1];
-        let mut line = Vec::new();
-        while Instant::now() < deadline && stderr.read(&mut buf).unwrap_or(0) == 1 {
-            if buf[0] != b'\n' {
-                line.push(buf[0]);
-                continue;
-            }
-            let text = String::from_utf8(std::mem::take(&mut line)).unwrap();
-            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            seen.push(text);
+    let stderr = child.stderr.take().unwrap();
+    // Every line is read as it comes, to the end (a pipe left unread would fill and stop the
+    // server); the "serving" line names the port.
+    let (serving, listen) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let json: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if json["message"] == "croupier is serving" {
-                let listen = json["listen"].as_str().unwrap().to_string();
-                return (seen, Some((format!("http://{listen}"), stderr)));
+                let _ = serving.send(json["listen"].as_str().unwrap_or_default().to_string());
             }
+            all.push(line);
         }
-        (seen, None)
-    })
-    .await
-    .unwrap();
-    let Some((base, mut stderr)) = base else {
+        all
+    });
+    let Ok(listen) = listen.recv_timeout(Duration::from_secs(60)) else {
         let _ = child.kill();
-        panic!("the server did not start:\n{}", lines.join("\n"));
+        panic!(
+            "the server did not start:\n{}",
+            reader.join().unwrap().join("\n")
+        );
     };
+    let base = format!("http://{listen}");
 
     let http = reqwest::Client::new();
     let provider_signer = Signer::from(&provider);
@@ -183,18 +179,8 @@ async fn json_logs_carry_each_request_and_never_a_secret() {
         .arg(child.id().to_string())
         .status()
         .unwrap();
-    let rest = tokio::task::spawn_blocking(move || {
-        let mut rest = String::new();
-        stderr.read_to_string(&mut rest).unwrap();
-        rest
-    })
-    .await
-    .unwrap();
     assert!(child.wait().unwrap().success());
-    let all: Vec<String> = lines
-        .into_iter()
-        .chain(rest.lines().map(str::to_string))
-        .collect();
+    let all = reader.join().unwrap();
     let log = all.join("\n");
 
     // Every line is a JSON object with a time, a level and a target.

@@ -15,7 +15,6 @@ mod helpers;
 mod logs;
 mod openapi;
 mod operator;
-mod ops;
 mod out_of_order;
 mod response_codes;
 mod schema;

@@ -1,6 +1,14 @@
 //! Operations: the metrics on the private listener after real traffic (every family an
 //! operator's dashboards and alerts read), the reconcile result as a metric, and readiness
 //! following PostgreSQL down and back up without a restart.
+//!
+//! A test binary of its own: the metrics recorder is the process's, so here no other test
+//! moves the counters, and the tests can check exact differences.
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
 
 use std::time::{Duration, Instant};
 
@@ -80,8 +88,7 @@ async fn get_status(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
 
 const PAY_IN: &str = "/v1/sessions/{session_id}/bets/pay-in";
 
-/// The metrics are the process's, and these tests move its gauges (readiness, the database
-/// seen by a scrape): one at a time. No other test scrapes or asks for readiness.
+/// The metrics are the process's: one test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
@@ -92,21 +99,8 @@ async fn the_metrics_show_every_family_after_traffic_and_reconcile_failures() {
         ..ServerConfig::local(batching())
     };
     let app = spawn_app_configured(config).await;
-    // Before: this process's counters may have been moved by other tests; compare deltas.
+    // Counters only grow: what this test did is the difference.
     let before = scrape(&app).await;
-    let paid_before = sum(
-        &before,
-        "croupier_http_requests_total",
-        &[("endpoint", PAY_IN), ("code", "1")],
-    )
-    .unwrap_or(0.0);
-    let poor_before = sum(
-        &before,
-        "croupier_http_requests_total",
-        &[("endpoint", PAY_IN), ("code", "2")],
-    )
-    .unwrap_or(0.0);
-
     let players = [
         app.player("USD", "100").await,
         app.player("USD", "100").await,
@@ -124,58 +118,47 @@ async fn the_metrics_show_every_family_after_traffic_and_reconcile_failures() {
     assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
 
     let text = scrape(&app).await;
-    let paid = sum(
-        &text,
-        "croupier_http_requests_total",
-        &[
-            ("endpoint", PAY_IN),
-            ("method", "POST"),
-            ("status", "200"),
-            ("code", "1"),
-        ],
-    )
-    .expect("pay-in requests counted by endpoint and code");
-    assert!(paid - paid_before >= 20.0, "{paid} - {paid_before}");
-    let poor = sum(
-        &text,
-        "croupier_http_requests_total",
-        &[("endpoint", PAY_IN), ("status", "402"), ("code", "2")],
-    )
-    .expect("refusals counted by their code");
-    assert!(poor - poor_before >= 1.0);
-    assert!(
-        sum(
-            &text,
-            "croupier_http_requests_total",
-            &[("endpoint", "/v1/player/create"), ("code", "0")]
-        )
-        .is_some(),
-        "operator calls counted with their code"
-    );
-    let latency = sum(
-        &text,
-        "croupier_http_request_duration_seconds_count",
-        &[("endpoint", PAY_IN), ("code", "1")],
-    )
-    .expect("a latency histogram per endpoint and code");
-    assert!(latency - paid_before >= 20.0);
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sum(&text, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?}"))
+            - sum(&before, name, labels).unwrap_or(0.0)
+    };
+    let requests = "croupier_http_requests_total";
+    let paid = [
+        ("endpoint", PAY_IN),
+        ("method", "POST"),
+        ("status", "200"),
+        ("code", "1"),
+    ];
+    assert_eq!(moved(requests, &paid), 20.0);
+    let poor = [("endpoint", PAY_IN), ("status", "402"), ("code", "2")];
+    assert_eq!(moved(requests, &poor), 1.0);
+    let created = [
+        ("endpoint", "/v1/player/create"),
+        ("status", "200"),
+        ("code", "0"),
+    ];
+    assert_eq!(moved(requests, &created), 1.0);
+    let latency = "croupier_http_request_duration_seconds_count";
+    assert_eq!(moved(latency, &[("endpoint", PAY_IN), ("code", "1")]), 20.0);
     assert!(text.contains("croupier_http_request_duration_seconds_bucket{"));
 
+    // Every provider call went through each stage once; with group commit, the 21 calls
+    // were in batches, and none is left in a queue.
     let mut stages = vec!["signature", "session", "database"];
     if batching().is_some() {
         stages.push("queue");
-        let batched = sum(&text, "croupier_bet_batch_size_sum", &[]).expect("batch sizes");
-        assert!(batched >= 21.0, "{batched}");
-        assert!(sum(&text, "croupier_bet_queue_depth", &[]).is_some());
+        assert_eq!(moved("croupier_bet_batch_size_sum", &[]), 21.0);
+        let batches = moved("croupier_bet_batch_size_count", &[]);
+        assert!((1.0..=21.0).contains(&batches), "{batches}");
+        assert_eq!(sum(&text, "croupier_bet_queue_depth", &[]), Some(0.0));
     }
     for stage in stages {
-        let n = sum(
-            &text,
-            "croupier_bet_stage_duration_seconds_count",
-            &[("stage", stage)],
-        )
-        .unwrap_or_else(|| panic!("no bet stage {stage}"));
-        assert!(n >= 21.0, "stage {stage}: {n}");
+        let stage_count = "croupier_bet_stage_duration_seconds_count";
+        assert_eq!(
+            moved(stage_count, &[("stage", stage)]),
+            21.0,
+            "stage {stage}"
+        );
     }
     for pool in ["bets", "crypto", "seamless", "nonces", "probe", "reconcile"] {
         let max = sum(&text, "croupier_db_pool_max_connections", &[("pool", pool)])
