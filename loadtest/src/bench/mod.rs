@@ -1,7 +1,8 @@
 //! The side-by-side benchmark, the project's performance truth. In one run, on one durable
 //! database (fsync and synchronous_commit on), with the same players and concurrency:
 //!
-//! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction;
+//! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction,
+//!   and its `bet_batch` with fixed batches of 8, 32 and 64 (the batched SQL's ceiling);
 //! - the server over HTTP (signed PayInOut calls) with group commit off, then on;
 //! - the batched server in seamless mode: the same PayInOut on a seamless operator's
 //!   sessions, each one two signed movements to the demo casino (in this process, no added
@@ -127,6 +128,14 @@ const UNBATCHED: &str = "server unbatched, random players";
 const BATCHED: &str = "server batched, random players";
 const BATCHED_HOT: &str = "server batched, 10 hot players";
 const SEAMLESS: &str = "server batched, seamless (demo casino)";
+/// pgbench calling `bet_batch` itself: the series name for a batch size.
+fn pg_batch(batch: usize) -> String {
+    format!("pgbench bet_batch ×{batch}, random players")
+}
+/// Batch sizes of the `bet_batch` series, and its pgbench clients (each runs one batch at a
+/// time, as a combiner does).
+const PG_BATCHES: [usize; 3] = [8, 32, 64];
+const PG_BATCH_CLIENTS: usize = 2;
 
 pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
     if !config.server_bin.is_file() {
@@ -163,6 +172,8 @@ struct Workload {
     hot_players: Arc<Players>,
     uniform_script: PathBuf,
     hot_script: PathBuf,
+    /// `bet_batch` scripts by batch size.
+    batch_scripts: Vec<(usize, PathBuf)>,
     /// The seamless operator's provider and players, and their casino wallet.
     seamless_provider: Signer,
     seamless_players: Arc<Players>,
@@ -184,6 +195,13 @@ impl Workload {
         let provider_id = &fixture.provider.id;
         let uniform_script = pgbench::write_script(config, "uniform", provider_id, config.players)?;
         let hot_script = pgbench::write_script(config, "hot", provider_id, config.hot_players)?;
+        let batch_scripts = PG_BATCHES
+            .iter()
+            .map(|&b| {
+                pgbench::write_batch_script(config, provider_id, config.players, b)
+                    .map(|path| (b, path))
+            })
+            .collect::<anyhow::Result<_>>()?;
         let pg_bin = croupier::db::embedded::find_bin_dir()?;
         let casino = croupier::demo_casino::Casino::start(croupier::demo_casino::CasinoConfig {
             listen: "127.0.0.1:0".into(),
@@ -208,6 +226,7 @@ impl Workload {
             hot_players: Arc::new(Players::new(hot_sessions, Distribution::Uniform)?),
             uniform_script,
             hot_script,
+            batch_scripts,
         })
     }
 }
@@ -252,7 +271,7 @@ async fn unbatched_round(
     quiesce(&workload.url).await?;
     let server = Server::start(config, &workload.url, false).await?;
     for &c in &config.concurrency {
-        let p = pgbench::run(config, workload, &workload.uniform_script, c, run_no).await?;
+        let p = pgbench::run(config, workload, &workload.uniform_script, (c, 1), run_no).await?;
         eprintln!(
             "  {PG_UNIFORM} c={c}: {:.0}/s p99 {} µs",
             p.throughput, p.p99_us
@@ -265,7 +284,7 @@ async fn unbatched_round(
             s.throughput_rps, s.latency.p99_us
         );
         push(results, UNBATCHED, c, point(&s));
-        let p = pgbench::run(config, workload, &workload.hot_script, c, run_no).await?;
+        let p = pgbench::run(config, workload, &workload.hot_script, (c, 1), run_no).await?;
         eprintln!(
             "  {PG_HOT} c={c}: {:.0}/s p99 {} µs",
             p.throughput, p.p99_us
@@ -281,6 +300,15 @@ async fn batched_round(
     workload: &Workload,
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    // What the batch SQL itself does at most, just before the server runs it.
+    for (batch, script) in &workload.batch_scripts {
+        quiesce(&workload.url).await?;
+        let clients = (PG_BATCH_CLIENTS, *batch);
+        let p = pgbench::run(config, workload, script, clients, 0).await?;
+        let name = pg_batch(*batch);
+        eprintln!("  {name}: {:.0} bets/s p99 {} µs", p.throughput, p.p99_us);
+        push(results, &name, PG_BATCH_CLIENTS, p);
+    }
     quiesce(&workload.url).await?;
     let server = Server::start(config, &workload.url, true).await?;
     let peak = batched_series(config, &server, workload, results).await?;

@@ -1,5 +1,6 @@
 //! pgbench on the ledger's own SQL: the same `pay_in_out` call the server makes, one bet per
-//! transaction, measured from pgbench's per-transaction log.
+//! transaction, and `bet_batch` with a fixed batch (the batched SQL's ceiling), measured from
+//! pgbench's per-transaction log.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -29,13 +30,40 @@ pub(super) fn write_script(
     Ok(path)
 }
 
+/// The batched SQL ceiling: pgbench calling `bet_batch` itself with `batch` PayInOuts of
+/// random players in one statement, each with its request id to claim, as the server's
+/// combiner does (one transaction, one commit per batch).
+pub(super) fn write_batch_script(
+    config: &BenchConfig,
+    provider: &str,
+    players: i32,
+    batch: usize,
+) -> anyhow::Result<PathBuf> {
+    let path = config.out_dir.join(format!("bet_batch_{batch}.sql"));
+    let each = |expr: &str| format!("ARRAY(SELECT {expr} FROM generate_series(1, {batch}))");
+    let session = crate::players::session_id_sql(
+        &format!("'{provider}'"),
+        &format!("1 + floor(random() * {players})"),
+    );
+    let script = format!(
+        "SELECT count(*) FROM bet_batch(         array_fill('pay_in_out'::text, ARRAY[{batch}]),          array_fill('{provider}'::text, ARRAY[{batch}]),          {sessions}, {bets}, array_fill(NULL::text, ARRAY[{batch}]),          array_fill(1::numeric, ARRAY[{batch}]), {wins}, {tx}, {tx},          array_fill(false, ARRAY[{batch}]), {tx});\n",
+        sessions = each(&session),
+        bets = each("'pgb-' || gen_random_uuid()::text"),
+        wins = each("floor(random() * 3)::numeric"),
+        tx = each("gen_random_uuid()"),
+    );
+    std::fs::write(&path, script)?;
+    Ok(path)
+}
+
 /// Runs pgbench for warmup + seconds and measures the window after the warmup from its
-/// per-transaction log, so both sides are measured the same way.
+/// per-transaction log, so both sides are measured the same way. `bets_per_tx`: bets each
+/// of the script's transactions makes (the throughput is in bets).
 pub(super) async fn run(
     config: &BenchConfig,
     workload: &Workload,
     script: &Path,
-    clients: usize,
+    (clients, bets_per_tx): (usize, usize),
     run_no: usize,
 ) -> anyhow::Result<Point> {
     let log_dir = config
@@ -71,7 +99,7 @@ pub(super) async fn run(
     let histogram = latencies_between(&log_dir, from, to)?;
     let _ = std::fs::remove_dir_all(&log_dir);
     Ok(Point {
-        throughput: histogram.len() as f64 / config.seconds as f64,
+        throughput: (histogram.len() as f64 * bets_per_tx as f64) / config.seconds as f64,
         p50_us: histogram.value_at_quantile(0.5),
         p99_us: histogram.value_at_quantile(0.99),
     })

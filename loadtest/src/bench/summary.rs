@@ -4,7 +4,10 @@ use serde_json::Value;
 
 use crate::report::{self, Series};
 
-use super::{BenchConfig, Results, BATCHED, BATCHED_HOT, PG_HOT, PG_UNIFORM, SEAMLESS, UNBATCHED};
+use super::{
+    pg_batch, BenchConfig, Results, BATCHED, BATCHED_HOT, PG_BATCHES, PG_HOT, PG_UNIFORM, SEAMLESS,
+    UNBATCHED,
+};
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -124,6 +127,16 @@ fn peak_rows(results: &Results) -> Vec<Value> {
         let (per_call, p50, p99) = (median(&mut per_call), median(&mut p50), median(&mut p99));
         println!("| casino round trip (p50 / p99), movements per call | — | {p50:.0} / {p99:.0} ms, {per_call:.1} |");
         rows.push(serde_json::json!({"measure": "casino round trip ms", "p50": p50, "p99": p99, "movementsPerCall": per_call}));
+    }
+    if let Some(b) = peak(results, BATCHED) {
+        for batch in PG_BATCHES {
+            let Some(p) = peak(results, &pg_batch(batch)) else {
+                continue;
+            };
+            let r = b.1 / p.1;
+            println!("| batched server peak ÷ pgbench `bet_batch` ×{batch} (the batch SQL's ceiling) | ≥ 0.8 at ×64 | {r:.2} ({:.0} ÷ {:.0} bets/s) |", b.1, p.1);
+            rows.push(serde_json::json!({"measure": format!("batched/pgbench bet_batch x{batch}"), "ratio": r}));
+        }
     }
     if let (Some(b), Some(p)) = (peak(results, BATCHED_HOT), peak(results, PG_HOT)) {
         let r = b.1 / p.1;
