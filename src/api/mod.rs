@@ -160,9 +160,7 @@ pub async fn authenticated_unclaimed(
     }
     // For the request's span and access-log line (`telemetry::observe`).
     req.extensions_mut()
-        .insert(crate::telemetry::observe::Caller(Arc::from(
-            caller.id.as_str(),
-        )));
+        .insert(crate::telemetry::observe::Caller(caller.clone()));
     if caller.role != role {
         return Err(AuthFailure::WrongRole.into());
     }

@@ -184,18 +184,20 @@ async fn combine(pool: Pool, mut queue: mpsc::Receiver<Job>, settings: BatchSett
         }
         let now = Instant::now();
         metrics::histogram!(name::BET_BATCH_SIZE).record(jobs.len() as f64);
+        let queue = telemetry::bet_stage_histogram("queue");
         let (requests, replies): (Vec<_>, Vec<_>) = jobs
             .drain(..)
             .map(|(request, reply, queued)| {
-                telemetry::bet_stage("queue", now.saturating_duration_since(queued.0));
+                queue.record(now.saturating_duration_since(queued.0));
                 (request, reply)
             })
             .unzip();
         let outcomes = run_batch(&pool, &requests).await;
         // Per call, as the other stages: the batch's time is each of its calls' time.
+        let database = telemetry::bet_stage_histogram("database");
         let took = now.elapsed();
         for _ in &requests {
-            telemetry::bet_stage("database", took);
+            database.record(took);
         }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The caller may have gone (client disconnected); the bet stands either way.

@@ -7,17 +7,22 @@
 //! logged while the call runs is inside it. No header but the request id is read: never a
 //! signature or a secret.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
+use metrics::{Counter, Histogram};
 use tracing::field::Empty;
 use tracing::Instrument;
 
 use super::name;
+use crate::auth::Counterparty;
 use crate::startup::AppState;
 
 /// The answer code a responder put in its body (`_responseCode`, an operator `code`, a
@@ -33,7 +38,7 @@ pub fn coded(mut response: HttpResponse, code: i64) -> HttpResponse {
 
 /// The authenticated counterparty of a call.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Arc<str>);
+pub struct Caller(pub Arc<Counterparty>);
 
 /// Labels a call that matched no route (a bounded label, whatever the path).
 const UNMATCHED: &str = "unmatched";
@@ -47,12 +52,11 @@ pub async fn observe(
     let access_log = req
         .app_data::<web::Data<AppState>>()
         .is_none_or(|s| s.access_log);
-    let request_id = request_id(&req).to_owned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let span = tracing::info_span!(
         "request",
-        request_id = request_id.as_str(),
-        method = %method,
+        request_id = request_id(req.headers()),
+        method,
         endpoint = Empty,
         counterparty = Empty,
         status = Empty,
@@ -61,39 +65,39 @@ pub async fn observe(
     );
     let answered = next.call(req).instrument(span.clone()).await;
     let latency = started.elapsed();
-    let (endpoint, status, code, counterparty) = match &answered {
-        Ok(res) => {
-            let request = res.request();
-            let extensions = request.extensions();
-            (
-                request.match_pattern(),
-                res.status().as_u16(),
-                res.response().extensions().get::<AnswerCode>().map(|c| c.0),
-                extensions.get::<Caller>().map(|c| c.0.clone()),
-            )
+    let res = match &answered {
+        Ok(res) => res,
+        Err(e) => {
+            let status = e.error_response().status().as_u16();
+            let answer = Answer {
+                method,
+                endpoint: UNMATCHED,
+                status,
+                code: None,
+            };
+            answer.record(latency);
+            return answered;
         }
-        Err(e) => (None, e.error_response().status().as_u16(), None, None),
     };
-    let endpoint = endpoint.unwrap_or_else(|| UNMATCHED.to_string());
-    let code_label = code.map_or_else(|| "none".to_string(), |c| c.to_string());
-    metrics::counter!(
-        name::HTTP_REQUESTS,
-        "endpoint" => endpoint.clone(),
-        "method" => method_label(&method),
-        "status" => status.to_string(),
-        "code" => code_label.clone(),
-    )
-    .increment(1);
-    metrics::histogram!(name::HTTP_DURATION, "endpoint" => endpoint.clone(), "code" => code_label)
-        .record(latency.as_secs_f64());
+    let request = res.request();
+    let endpoint = request.match_pattern();
+    let extensions = request.extensions();
+    let counterparty = extensions.get::<Caller>().map(|c| c.0.id.as_str());
+    let answer = Answer {
+        method,
+        endpoint: endpoint.as_deref().unwrap_or(UNMATCHED),
+        status: res.status().as_u16(),
+        code: res.response().extensions().get::<AnswerCode>().map(|c| c.0),
+    };
+    answer.record(latency);
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.record("endpoint", endpoint.as_str());
-    span.record("status", status);
-    if let Some(code) = code {
+    span.record("endpoint", answer.endpoint);
+    span.record("status", answer.status);
+    if let Some(code) = answer.code {
         span.record("code", code);
     }
-    if let Some(who) = &counterparty {
-        span.record("counterparty", &**who);
+    if let Some(who) = counterparty {
+        span.record("counterparty", who);
     }
     span.record("latency_ms", latency_ms);
     if access_log {
@@ -101,23 +105,79 @@ pub async fn observe(
             target: "croupier::access",
             // Everything the span says is on the line itself.
             parent: None,
-            request_id = request_id.as_str(),
-            method = %method,
-            endpoint,
-            counterparty = counterparty.as_deref(),
-            status,
-            code,
+            request_id = request_id(request.headers()),
+            method,
+            endpoint = answer.endpoint,
+            counterparty,
+            status = answer.status,
+            code = answer.code,
             latency_ms,
             "answered"
         );
     }
+    drop(extensions);
     answered
+}
+
+/// What a call was answered: the labels of its metrics.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Answer<'a> {
+    method: &'static str,
+    endpoint: &'a str,
+    status: u16,
+    code: Option<i64>,
+}
+
+/// The request metrics of one endpoint, by method, status and code.
+type ByLabels = HashMap<(&'static str, u16, Option<i64>), (Counter, Histogram)>;
+
+thread_local! {
+    /// This thread's handles of the request metrics, by endpoint, then by the other labels:
+    /// a call costs a lookup in a small map, not the building and hashing of four labels in
+    /// the recorder's registry. Every label is bounded, and so are the maps.
+    static HANDLES: RefCell<HashMap<String, ByLabels>> = RefCell::new(HashMap::new());
+}
+
+impl Answer<'_> {
+    fn record(self, latency: std::time::Duration) {
+        HANDLES.with(|handles| {
+            let mut handles = handles.borrow_mut();
+            if !handles.contains_key(self.endpoint) {
+                handles.insert(self.endpoint.to_string(), HashMap::new());
+            }
+            let Some(by_labels) = handles.get_mut(self.endpoint) else {
+                return;
+            };
+            let (requests, duration) = by_labels
+                .entry((self.method, self.status, self.code))
+                .or_insert_with(|| self.handles());
+            requests.increment(1);
+            duration.record(latency.as_secs_f64());
+        });
+    }
+
+    fn handles(&self) -> (Counter, Histogram) {
+        let endpoint = self.endpoint.to_string();
+        let code = self
+            .code
+            .map_or_else(|| "none".to_string(), |c| c.to_string());
+        (
+            metrics::counter!(
+                name::HTTP_REQUESTS,
+                "endpoint" => endpoint.clone(),
+                "method" => self.method,
+                "status" => self.status.to_string(),
+                "code" => code.clone(),
+            ),
+            metrics::histogram!(name::HTTP_DURATION, "endpoint" => endpoint, "code" => code),
+        )
+    }
 }
 
 /// The request id as sent, when it looks like one (at most 64 visible ASCII characters):
 /// anything else is logged as `-`, so a header cannot fill the log.
-fn request_id(req: &ServiceRequest) -> &str {
-    req.headers()
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
         .get(crate::auth::HEADER_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))

@@ -403,11 +403,7 @@ fn a_second_server_on_the_same_data_folder_leaves_the_first_one_running() {
     );
 
     let mut first = first.0.take().unwrap();
-    Command::new("kill")
-        .arg("-INT")
-        .arg(first.id().to_string())
-        .status()
-        .unwrap();
+    crate::helpers::interrupt(&first);
     assert!(first.wait().unwrap().success());
     assert_eq!(
         dir.postmaster_pid(),
@@ -604,11 +600,7 @@ fn the_printed_demo_requests_work_in_both_modes() {
     assert_eq!(ledger["badJwts"], 0);
 
     let mut child = first.0.take().unwrap();
-    Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    crate::helpers::interrupt(&child);
     assert!(child.wait().unwrap().success());
 }
 

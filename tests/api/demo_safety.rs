@@ -56,11 +56,7 @@ fn starts(env: &[(&str, &str)]) -> String {
         }
     }
     let serving = log.contains("croupier is serving");
-    Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    crate::helpers::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert!(serving, "the server did not start: {log}");
     String::from_utf8_lossy(&out.stdout).into_owned()

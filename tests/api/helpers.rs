@@ -588,3 +588,14 @@ pub async fn send_to(http: &reqwest::Client, base: &str, r: Req) -> Reply {
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
     Reply { status, body, json }
 }
+
+/// Sends SIGINT to a server process (as Ctrl-C would): it finishes what is in flight and
+/// stops.
+pub fn interrupt(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGINT not delivered");
+}

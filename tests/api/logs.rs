@@ -174,11 +174,7 @@ async fn json_logs_carry_each_request_and_never_a_secret() {
     // Let the crypto jobs fail against the closed port at least once.
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    crate::helpers::interrupt(&child);
     assert!(child.wait().unwrap().success());
     let all = reader.join().unwrap();
     let log = all.join("\n");
