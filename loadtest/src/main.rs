@@ -34,6 +34,9 @@ enum Command {
     /// The side-by-side benchmark: its own durable PostgreSQL cluster, pgbench on the
     /// ledger's SQL, and the server binary over HTTP, unbatched and batched.
     Bench(BenchArgs),
+    /// Two benchmark runs' targets side by side (their `bench.json`): fails when a ratio
+    /// differs by more than the tolerance between them.
+    BenchCompare(BenchCompareArgs),
     /// The server binary under load while it is killed (SIGKILL), its own PostgreSQL
     /// crashed (`pg_ctl stop -m immediate`) and the link between them blackholed, reset and
     /// frozen; then every acknowledged call and every balance against the players' model.
@@ -136,7 +139,8 @@ struct BenchArgs {
     seconds: u64,
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    #[arg(long, default_value_t = 3)]
+    /// Rounds: every series runs once per round, interleaved.
+    #[arg(long, default_value_t = 5)]
     runs: usize,
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     concurrency: Vec<usize>,
@@ -146,6 +150,15 @@ struct BenchArgs {
     workers: usize,
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
+}
+
+#[derive(clap::Args)]
+struct BenchCompareArgs {
+    first: PathBuf,
+    second: PathBuf,
+    /// The largest difference allowed, relative to the two values' mean.
+    #[arg(long, default_value_t = 0.10)]
+    tolerance: f64,
 }
 
 #[derive(clap::Args)]
@@ -211,6 +224,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run_command(args).await,
         Command::Bench(args) => bench_command(args).await,
+        Command::BenchCompare(args) => bench_compare_command(&args),
         Command::Chaos(args) => chaos_command(args).await,
         Command::Casino(args) => casino_command(args).await,
     };
@@ -452,6 +466,24 @@ async fn chaos_command(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn bench_compare_command(args: &BenchCompareArgs) -> anyhow::Result<ExitCode> {
+    let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
+    };
+    let apart = bench::compare(&read(&args.first)?, &read(&args.second)?, args.tolerance)?;
+    if apart.is_empty() {
+        println!("every ratio agrees within {:.0}%", args.tolerance * 100.0);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "apart by more than {:.0}%: {}",
+            args.tolerance * 100.0,
+            apart.join("; ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 async fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -79,6 +79,11 @@ impl Players {
         }
     }
 
+    /// Every session, in player order.
+    pub fn sessions(&self) -> &[String] {
+        &self.sessions
+    }
+
     fn session(&self, i: usize) -> &str {
         self.sessions.get(i).map(String::as_str).unwrap_or_default()
     }

@@ -132,6 +132,13 @@ impl Histo {
     }
 }
 
+/// The mean batch size between two scrapes (None: no batch).
+pub fn mean_batch(before: &Scrape, after: &Scrape) -> Option<f64> {
+    let key = (BATCH.to_string(), String::new());
+    let h = after.0.get(&key)?.since(before.0.get(&key));
+    (h.count > 0.0).then(|| h.sum / h.count)
+}
+
 /// The breakdown of one run, one line per stage.
 pub fn breakdown(before: &Scrape, after: &Scrape) -> Vec<String> {
     let mut lines = Vec::new();

@@ -3,9 +3,11 @@
 --
 -- Structure: the decisions of each call (what a PayIn, PayOut, PayInOut or Refund does to
 -- the bet record, and which journal legs it posts) live in one "step" function per call.
--- `bet_batch` runs any number of calls in one transaction: it locks their wallets, runs each
--- step in order against running balances, then writes every wallet and journal row at once.
--- `bet_one` runs a single call; pay_in, pay_out, pay_in_out and refund are that, by name.
+-- `bet_batch` runs any number of calls in one transaction: it locks their wallets, places
+-- the common case (new bets the balance covers) set-based, a few statements for the whole
+-- batch, runs each step of every other call in order against running balances, then writes
+-- every wallet and journal row at once. `bet_one` runs a single call, the common case in
+-- two statements after the lock; pay_in, pay_out, pay_in_out and refund are that, by name.
 --
 -- Locking: the rows locked are the players' wallets (FOR UPDATE), first and in id order, so
 -- two batches never deadlock. Everything a step reads or writes belongs to a locked wallet,
@@ -244,12 +246,23 @@ $$;
 -- refund; p_tx1/p_tx2 are the transaction ids a call writes if applied (the bet, win or
 -- refund leg; PayInOut's win leg or a refund's win reversal).
 --
--- 1. Lock every wallet of the batch, in id order, and read balance and version.
--- 2. Read each call's context (its session's wallet, whether it takes bets, whether the
---    player or operator is blocked); no context = session not found or another provider's.
--- 3. Run each call's step against the running balance of its wallet; collect its legs with
---    their journal sequence numbers and running balances.
--- 4. Write each wallet once and every journal row in one INSERT.
+-- 1. Claim the request ids; lock every wallet of the batch, in id order, and read balance
+--    and version; read each call's context (its session's wallet, whether it takes bets,
+--    whether the player or operator is blocked; no context = session not found or another
+--    provider's).
+-- 2. The common case, set-based: a wallet whose every call in the batch is a new bet
+--    (PayIn or PayInOut) on a live session of an active player, with its betId once in the
+--    batch, holding no locked funds, and whose balance covers each stake in turn. Its bets
+--    are placed by one INSERT for the whole batch, its running balances and journal
+--    sequence numbers computed by window functions in arrival order, its wallet row and
+--    journal legs written by one more statement: PostgreSQL's per-statement costs and
+--    constraint checks are paid once per batch, not once per bet. A bet that turns out to
+--    exist already (a repeat, or a conflicting reuse of its betId) sends its whole wallet
+--    to step 3, its other bets placed here taken back first.
+-- 3. Every other wallet's calls one by one, in arrival order: each call's step against the
+--    running balance of its wallet; their legs collected and written at the end.
+-- Wallets are disjoint between 2 and 3, so each wallet's calls still run in arrival order,
+-- and every answer is what step 3 alone would have given.
 CREATE FUNCTION bet_batch(p_ops text[], p_providers text[], p_sessions uuid[], p_bets text[],
                           p_rounds text[], p_stakes numeric[], p_wins numeric[],
                           p_tx1 uuid[], p_tx2 uuid[], p_standalone boolean[],
@@ -272,6 +285,19 @@ DECLARE
     c_live     boolean[];
     c_blocked  boolean[];
     c_locked_play boolean[];
+    -- The calls placed set-based: their position, their wallet's balance and version after
+    -- each (the version is the sequence number of the call's last journal leg).
+    f_items    int[];
+    f_after    numeric[];
+    f_seq      bigint[];
+    placed     bigint;
+    lost       int[];
+    -- The answers, by position.
+    o_status   text[];
+    o_bet      uuid[];
+    o_win      uuid[];
+    o_refund   uuid[];
+    o_balance  numeric[];
     j_id       uuid[] := '{}';
     j_wallet   uuid[] := '{}';
     j_player   uuid[] := '{}';
@@ -283,7 +309,6 @@ DECLARE
     j_bet      text[] := '{}';
     k          int;
     st         bet_step;
-    r          bet_outcome;
     n          int := cardinality(p_ops);
     claimed    uuid[];
 BEGIN
@@ -300,8 +325,11 @@ BEGIN
        OR cardinality(p_standalone) <> n OR cardinality(p_nonces) <> n THEN
         RAISE EXCEPTION 'bet_batch: the argument arrays differ in length';
     END IF;
+    IF n = 0 THEN
+        RETURN;
+    END IF;
 
-    -- 0. Claim the calls' request ids (NULL: claimed elsewhere), in key order so that two
+    -- 1. Claim the calls' request ids (NULL: claimed elsewhere), in key order so that two
     -- batches claiming the same ids cannot deadlock. A call whose id was claimed before is
     -- a replay: refused, and it changes nothing.
     WITH ins AS (
@@ -333,14 +361,107 @@ BEGIN
       LEFT JOIN players pl ON pl.id = ss.player_id
       LEFT JOIN counterparties op ON op.id = pl.operator_id;
 
+    -- 2. The wallets whose calls are all new bets that their balance covers in turn. A call
+    -- places a bet as bet_place_step would: a PayIn when it has no win, settled at once
+    -- when it has one (PayInOut), one journal leg per amount.
+    SELECT coalesce(array_agg(r.ord ORDER BY r.ord), '{}'),
+           coalesce(array_agg(r.after ORDER BY r.ord), '{}'),
+           coalesce(array_agg(r.seq ORDER BY r.ord), '{}')
+      INTO f_items, f_after, f_seq
+      FROM (SELECT r.*, bool_and(r.eligible) OVER (PARTITION BY r.k) AS all_eligible,
+                   min(r.after - coalesce(r.win, 0)) OVER (PARTITION BY r.k) AS lowest
+              FROM (SELECT e.ord, e.k, e.eligible, e.win,
+                           w_balance[e.k] + sum(coalesce(e.win, 0) - e.stake) OVER w AS after,
+                           w_version[e.k] + sum(1 + (e.win IS NOT NULL)::int) OVER w AS seq
+                      FROM (SELECT i.ord::int AS ord, c_wallet[i.ord] AS k, i.stake, i.win,
+                                   i.op IN ('pay_in', 'pay_in_out') AND i.stake IS NOT NULL
+                                   AND (i.nonce IS NULL OR i.nonce = ANY (claimed))
+                                   AND c_live[i.ord] AND NOT c_blocked[i.ord]
+                                   AND count(*) OVER (PARTITION BY i.provider, i.bet) = 1
+                                   AS eligible
+                              FROM unnest(p_ops, p_providers, p_bets, p_stakes, p_wins,
+                                          p_nonces)
+                                   WITH ORDINALITY AS i (op, provider, bet, stake, win, nonce,
+                                                         ord)) e
+                     WHERE e.k IS NOT NULL
+                    WINDOW w AS (PARTITION BY e.k ORDER BY e.ord)) r) r
+     WHERE r.all_eligible AND r.lowest >= 0 AND w_locked[r.k] = 0;
+
+    IF cardinality(f_items) > 0 THEN
+        INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id, kind,
+                          fingerprint, stake, win, state, bet_tx, win_tx, settled_at)
+        SELECT p_providers[i], p_bets[i], w_players[c_wallet[i]], w_ids[c_wallet[i]],
+               p_sessions[i], p_rounds[i], p_ops[i],
+               bet_fingerprint(p_ops[i], w_ids[c_wallet[i]], p_rounds[i], p_stakes[i],
+                               p_wins[i]),
+               p_stakes[i], p_wins[i], CASE WHEN p_wins[i] IS NULL THEN 'open' ELSE 'settled' END,
+               p_tx1[i], CASE WHEN p_wins[i] IS NULL THEN NULL ELSE p_tx2[i] END,
+               CASE WHEN p_wins[i] IS NULL THEN NULL ELSE now() END
+          FROM unnest(f_items) AS i
+         ORDER BY p_providers[i], p_bets[i]
+        ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
+        GET DIAGNOSTICS placed = ROW_COUNT;
+        IF placed < cardinality(f_items) THEN
+            -- Some betIds exist already: their wallets go one by one (step 3), their bets
+            -- placed here taken back. (A bet placed here carries this call's bet_tx.)
+            SELECT coalesce(array_agg(DISTINCT c_wallet[i]), '{}') INTO lost
+              FROM unnest(f_items) AS i
+             WHERE NOT EXISTS (SELECT 1 FROM bets b
+                                WHERE b.provider_id = p_providers[i] AND b.bet_id = p_bets[i]
+                                  AND b.bet_tx = p_tx1[i]);
+            DELETE FROM bets b USING unnest(f_items) AS i
+             WHERE c_wallet[i] = ANY (lost)
+               AND b.provider_id = p_providers[i] AND b.bet_id = p_bets[i]
+               AND b.bet_tx = p_tx1[i];
+            SELECT coalesce(array_agg(f.i ORDER BY f.i), '{}'),
+                   coalesce(array_agg(f.after ORDER BY f.i), '{}'),
+                   coalesce(array_agg(f.seq ORDER BY f.i), '{}')
+              INTO f_items, f_after, f_seq
+              FROM unnest(f_items, f_after, f_seq) AS f (i, after, seq)
+             WHERE c_wallet[f.i] <> ALL (lost);
+        END IF;
+    END IF;
+
+    IF cardinality(f_items) > 0 THEN
+        WITH moved AS (
+            UPDATE wallets w SET balance = m.after, version = m.seq, updated_at = now()
+              FROM (SELECT DISTINCT ON (c_wallet[f.i]) c_wallet[f.i] AS k, f.after, f.seq
+                      FROM unnest(f_items, f_after, f_seq) AS f (i, after, seq)
+                     ORDER BY c_wallet[f.i], f.i DESC) m
+             WHERE w.id = w_ids[m.k])
+        INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
+                             provider_id, bet_id)
+        SELECT p_tx1[f.i], w_ids[c_wallet[f.i]], w_players[c_wallet[f.i]],
+               f.seq - (p_wins[f.i] IS NOT NULL)::int, 'bet', -p_stakes[f.i],
+               f.after - coalesce(p_wins[f.i], 0), p_providers[f.i], p_bets[f.i]
+          FROM unnest(f_items, f_after, f_seq) AS f (i, after, seq)
+        UNION ALL
+        SELECT p_tx2[f.i], w_ids[c_wallet[f.i]], w_players[c_wallet[f.i]], f.seq, 'win',
+               p_wins[f.i], f.after, p_providers[f.i], p_bets[f.i]
+          FROM unnest(f_items, f_after, f_seq) AS f (i, after, seq)
+         WHERE p_wins[f.i] IS NOT NULL;
+    END IF;
+
+    SELECT array_agg(CASE WHEN f.i IS NOT NULL THEN 'ok' END ORDER BY g),
+           array_agg(CASE WHEN f.i IS NOT NULL THEN p_tx1[g] END ORDER BY g),
+           array_agg(CASE WHEN f.i IS NOT NULL AND p_wins[g] IS NOT NULL THEN p_tx2[g] END
+                     ORDER BY g),
+           array_agg(NULL::uuid ORDER BY g),
+           array_agg(f.after ORDER BY g)
+      INTO o_status, o_bet, o_win, o_refund, o_balance
+      FROM generate_series(1, n) AS g
+      LEFT JOIN unnest(f_items, f_after) AS f (i, after) ON f.i = g;
+
+    -- 3. Every other call, one by one.
     FOR i IN 1 .. n LOOP
+        CONTINUE WHEN o_status[i] IS NOT NULL;
         IF p_nonces[i] IS NOT NULL AND NOT (p_nonces[i] = ANY (claimed)) THEN
-            RETURN NEXT ROW('replayed', NULL, NULL, NULL, NULL)::bet_outcome;
+            o_status[i] := 'replayed';
             CONTINUE;
         END IF;
         k := c_wallet[i];
         IF k IS NULL THEN
-            RETURN NEXT ROW('session_not_found', NULL, NULL, NULL, NULL)::bet_outcome;
+            o_status[i] := 'session_not_found';
             CONTINUE;
         END IF;
         st := CASE p_ops[i]
@@ -399,9 +520,11 @@ BEGIN
                 w_lockwin[k] := w_lockwin[k] + st.leg2_amount;
             END IF;
         END IF;
-        RETURN NEXT ROW(st.status, st.bet_tx, st.win_tx, st.refund_tx,
-                        CASE WHEN st.status IN ('ok', 'duplicate') THEN w_balance[k] END
-                       )::bet_outcome;
+        o_status[i] := st.status;
+        o_bet[i] := st.bet_tx;
+        o_win[i] := st.win_tx;
+        o_refund[i] := st.refund_tx;
+        o_balance[i] := CASE WHEN st.status IN ('ok', 'duplicate') THEN w_balance[k] END;
     END LOOP;
 
     IF cardinality(j_id) > 0 THEN
@@ -415,12 +538,16 @@ BEGIN
         SELECT * FROM unnest(j_id, j_wallet, j_player, j_seq, j_kind, j_amount, j_after,
                              j_provider, j_bet);
     END IF;
+
+    RETURN QUERY SELECT * FROM unnest(o_status, o_bet, o_win, o_refund, o_balance);
 END
 $$;
 
 -- One call alone, in its own transaction: what the server runs when group commit is off or a
--- batch has one call. The same step as in a batch, with the wallet locked through the session
--- in one query and the legs posted by ledger_post.
+-- batch has one call. A new bet on a live session, covered by a wallet with no locked funds
+-- (the common case), is placed by one statement that reads the session and player after the
+-- wallet's lock, and posted by one more; every other call takes the same step as in a batch,
+-- with the legs posted by ledger_post.
 CREATE FUNCTION bet_one(p_op text, p_provider text, p_session uuid, p_bet_id text,
                         p_round text, p_stake numeric, p_win numeric, p_tx1 uuid, p_tx2 uuid,
                         p_standalone boolean, p_nonce uuid)
@@ -451,9 +578,48 @@ BEGIN
         r.status := 'session_not_found';
         RETURN r;
     END IF;
-    -- Read after the lock, in a statement of its own: a statement that waited for the lock
-    -- re-reads only the locked row, so session and player state read in the locking
-    -- statement could predate a change committed while it waited.
+    -- The common case. The session and player are read after the lock, in a statement of
+    -- its own: a statement that waited for the lock re-reads only the locked row, so session
+    -- and player state read in the locking statement could predate a change committed while
+    -- it waited. Not placed (a repeat, a refusal): decided below, step by step.
+    IF p_op IN ('pay_in', 'pay_in_out') AND s.locked = 0 AND s.balance >= p_stake THEN
+        INSERT INTO bets (provider_id, bet_id, player_id, wallet_id, session_id, round_id,
+                          kind, fingerprint, stake, win, state, bet_tx, win_tx, settled_at)
+        SELECT p_provider, p_bet_id, s.player_id, s.wallet_id, p_session, p_round, p_op,
+               bet_fingerprint(p_op, s.wallet_id, p_round, p_stake, p_win), p_stake, p_win,
+               CASE WHEN p_win IS NULL THEN 'open' ELSE 'settled' END, p_tx1,
+               CASE WHEN p_win IS NULL THEN NULL ELSE p_tx2 END,
+               CASE WHEN p_win IS NULL THEN NULL ELSE now() END
+          FROM sessions ss
+          JOIN players pl ON pl.id = ss.player_id
+          JOIN counterparties op ON op.id = pl.operator_id
+         WHERE ss.id = p_session AND ss.status = 'open' AND ss.expires_at > now()
+           AND pl.status = 'active' AND op.status = 'active'
+        ON CONFLICT ON CONSTRAINT bets_pkey DO NOTHING;
+        IF FOUND THEN
+            -- The wallet and its legs in one statement, as ledger_post writes them.
+            WITH moved AS (
+                UPDATE wallets w
+                   SET balance = w.balance - p_stake + coalesce(p_win, 0),
+                       version = w.version + 1 + (p_win IS NOT NULL)::int, updated_at = now()
+                 WHERE w.id = s.wallet_id
+                RETURNING w.balance, w.version)
+            INSERT INTO journal (id, wallet_id, player_id, seq, kind, amount, balance_after,
+                                 provider_id, bet_id)
+            SELECT p_tx1, s.wallet_id, s.player_id, m.version - (p_win IS NOT NULL)::int,
+                   'bet', -p_stake, m.balance - coalesce(p_win, 0), p_provider, p_bet_id
+              FROM moved m
+            UNION ALL
+            SELECT p_tx2, s.wallet_id, s.player_id, m.version, 'win', p_win, m.balance,
+                   p_provider, p_bet_id
+              FROM moved m WHERE p_win IS NOT NULL;
+            r.status := 'ok';
+            r.bet_tx := p_tx1;
+            r.win_tx := CASE WHEN p_win IS NULL THEN NULL ELSE p_tx2 END;
+            r.balance := s.balance - p_stake + coalesce(p_win, 0);
+            RETURN r;
+        END IF;
+    END IF;
     IF p_op IN ('pay_in', 'pay_in_out') THEN
         SELECT ss.status = 'open' AND ss.expires_at > now(),
                pl.status <> 'active' OR op.status <> 'active', op.locked_play
@@ -501,43 +667,36 @@ BEGIN
 END
 $$;
 
--- The four calls by name, one call each.
+-- The four calls by name, one call each. SQL functions of one expression, which the planner
+-- inlines: the caller's statement calls bet_one directly.
 CREATE FUNCTION pay_in(p_provider text, p_session uuid, p_bet_id text, p_round text,
                        p_stake numeric, p_bet_tx uuid, p_nonce uuid DEFAULT NULL)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN bet_one('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
-                   p_bet_tx, NULL, false, p_nonce);
-END
+RETURNS bet_outcome LANGUAGE sql AS $$
+    SELECT bet_one('pay_in', p_provider, p_session, p_bet_id, p_round, p_stake, NULL,
+                   p_bet_tx, NULL, false, p_nonce)
 $$;
 
 CREATE FUNCTION pay_in_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
                            p_stake numeric, p_win numeric, p_bet_tx uuid, p_win_tx uuid,
                            p_nonce uuid DEFAULT NULL)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN bet_one('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
-                   p_bet_tx, p_win_tx, false, p_nonce);
-END
+RETURNS bet_outcome LANGUAGE sql AS $$
+    SELECT bet_one('pay_in_out', p_provider, p_session, p_bet_id, p_round, p_stake, p_win,
+                   p_bet_tx, p_win_tx, false, p_nonce)
 $$;
 
 CREATE FUNCTION pay_out(p_provider text, p_session uuid, p_bet_id text, p_round text,
                         p_win numeric, p_win_tx uuid, p_standalone_wins boolean,
                         p_nonce uuid DEFAULT NULL)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN bet_one('pay_out', p_provider, p_session, p_bet_id, p_round, NULL, p_win,
-                   p_win_tx, NULL, p_standalone_wins, p_nonce);
-END
+RETURNS bet_outcome LANGUAGE sql AS $$
+    SELECT bet_one('pay_out', p_provider, p_session, p_bet_id, p_round, NULL, p_win,
+                   p_win_tx, NULL, p_standalone_wins, p_nonce)
 $$;
 
 CREATE FUNCTION refund(p_provider text, p_session uuid, p_bet_id text, p_refund_tx uuid,
                        p_reversal_tx uuid, p_nonce uuid DEFAULT NULL)
-RETURNS bet_outcome LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN bet_one('refund', p_provider, p_session, p_bet_id, NULL, NULL, NULL, p_refund_tx,
-                   p_reversal_tx, false, p_nonce);
-END
+RETURNS bet_outcome LANGUAGE sql AS $$
+    SELECT bet_one('refund', p_provider, p_session, p_bet_id, NULL, NULL, NULL, p_refund_tx,
+                   p_reversal_tx, false, p_nonce)
 $$;
 
 -- Balance on a session: no lock, one read. No row when the session does not exist or belongs

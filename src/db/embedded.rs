@@ -268,11 +268,16 @@ impl Cluster {
         );
         conf.push_str(match profile {
             Profile::Server => {
+                // Each setting is explained in the README ("The embedded cluster's settings").
                 "max_connections = 200\n\
                  shared_buffers = '256MB'\n\
                  wal_buffers = '16MB'\n\
                  checkpoint_timeout = '15min'\n\
-                 max_wal_size = '4GB'\n"
+                 max_wal_size = '4GB'\n\
+                 checkpoint_completion_target = 0.9\n\
+                 wal_compression = lz4\n\
+                 jit = off\n\
+                 autovacuum_vacuum_cost_limit = 2000\n"
             }
             Profile::Test => {
                 "max_connections = 400\n\

@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "treasuries",
         include_str!("../../sql/0012_treasuries.sql"),
     ),
+    migration(
+        13,
+        "wallet_pages",
+        include_str!("../../sql/0013_wallet_pages.sql"),
+    ),
 ];
 
 /// The functions layer, in the order it is created: a file may use what an earlier one

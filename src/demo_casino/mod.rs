@@ -243,6 +243,14 @@ impl Casino {
             .collect()
     }
 
+    /// Forgets every movement and close, keeping the players and their balances: for a
+    /// croupier whose database starts again (it numbers its bets from 1 again).
+    pub fn forget_movements(&self) {
+        let mut books = lock(&self.state.books);
+        books.movements.clear();
+        books.closed.clear();
+    }
+
     /// Whether `payments/close` was received for a bet.
     pub fn closed(&self, bet_id: i64) -> bool {
         lock(&self.state.books).closed.contains_key(&bet_id)

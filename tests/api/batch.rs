@@ -305,3 +305,110 @@ async fn a_batch_refuses_a_call_whose_request_id_was_claimed_before() {
     assert_eq!(app.bet_state("n2").await, None);
     app.assert_books_balance().await;
 }
+
+/// New bets the balance covers are placed set-based, wallet by wallet; a wallet with
+/// anything else in the batch (a refusal, a repeat, locked funds) goes call by call. Both
+/// kinds in one batch answer as one by one would, and leave the same books.
+#[tokio::test]
+async fn set_based_and_one_by_one_wallets_in_one_batch_answer_as_one_by_one() {
+    let app = spawn_app().await;
+    let fast = app.player("USD", "10").await;
+    let short = app.player("USD", "10").await;
+    let repeat = app.player("USD", "10").await;
+    let first = batch(&app, &[("pay_in", &repeat, "r1", Some("1"), None)]).await;
+    assert_eq!(statuses(&first), ["ok"]);
+    let out = batch(
+        &app,
+        &[
+            ("pay_in_out", &fast, "f1", Some("10"), Some("25")), // 25: the win pays for f3
+            ("pay_in", &short, "s1", Some("6"), None),           // 4
+            ("pay_in", &repeat, "r2", Some("2"), None),          // 7
+            ("pay_in", &fast, "f2", Some("5"), None),            // 20
+            ("pay_in", &short, "s2", Some("6"), None),           // 4 < 6: refused
+            ("pay_in", &repeat, "r1", Some("1"), None),          // a repeat: 7
+            ("pay_in_out", &fast, "f3", Some("20"), Some("0.5")), // 0.5
+            ("pay_in", &short, "s3", Some("4"), None),           // 0
+            ("pay_in", &repeat, "r3", Some("6"), None),          // 1
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&out),
+        [
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "insufficient_funds",
+            "duplicate",
+            "ok",
+            "ok",
+            "ok"
+        ]
+    );
+    let balances: Vec<Option<Decimal>> = out.iter().map(|o| o.1).collect();
+    assert_eq!(
+        balances,
+        [
+            Some(dec("25")),
+            Some(dec("4")),
+            Some(dec("7")),
+            Some(dec("20")),
+            None,
+            Some(dec("7")),
+            Some(dec("0.5")),
+            Some(dec("0")),
+            Some(dec("1")),
+        ]
+    );
+    // deposit + f1 (2 legs) + f2 + f3 (2 legs); deposit + s1 + s3; deposit + r1 + r2 + r3
+    assert_eq!(app.wallet(&fast).await, (dec("0.5"), 6));
+    assert_eq!(app.wallet(&short).await, (dec("0"), 3));
+    assert_eq!(app.wallet(&repeat).await, (dec("1"), 4));
+    assert_eq!(app.bet_state("s2").await, None);
+    assert_eq!(app.bet_state("f1").await.as_deref(), Some("settled"));
+    assert_eq!(app.bet_state("f2").await.as_deref(), Some("open"));
+    // The journal chain (sequence numbers, balance after each leg) is checked here.
+    app.assert_books_balance().await;
+}
+
+/// A bet placed set-based whose betId another transaction places first, while the batch
+/// waits for it: the batch takes its wallet's other bets back and runs that wallet call by
+/// call, so the reused betId is a conflict and its neighbour is placed once.
+#[tokio::test]
+async fn a_bet_id_taken_by_another_transaction_mid_batch_sends_its_wallet_one_by_one() {
+    let app = spawn_app().await;
+    let p = app.player("USD", "10").await;
+    let q = app.player("USD", "10").await;
+    let mut other = app.pool.get().await.unwrap();
+    let tx = other.transaction().await.unwrap();
+    let row = tx
+        .query_one(
+            "SELECT status FROM pay_in($1, $2, 'race', NULL, 3, gen_random_uuid())",
+            &[&app.provider.id, &q.session],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "ok");
+    let calls = [
+        ("pay_in", &p, "race", Some("1"), None),
+        ("pay_in", &p, "mine", Some("2"), None),
+    ];
+    let racing = batch(&app, &calls);
+    let commit = async {
+        // The batch's INSERT waits on the uncommitted row; then it is committed.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tx.commit().await.unwrap();
+    };
+    let (out, ()) = tokio::join!(racing, commit);
+    assert_eq!(
+        out,
+        [
+            ("conflict".to_string(), None),
+            ("ok".to_string(), Some(dec("8")))
+        ]
+    );
+    assert_eq!(app.wallet(&p).await, (dec("8"), 2));
+    assert_eq!(app.wallet(&q).await, (dec("7"), 2));
+    app.assert_books_balance().await;
+}

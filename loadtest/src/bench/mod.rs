@@ -1,21 +1,30 @@
 //! The side-by-side benchmark, the project's performance truth. In one run, on one durable
-//! database (fsync and synchronous_commit on), with the same players and concurrency:
+//! cluster (fsync and synchronous_commit on), with the same players and concurrency:
 //!
-//! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction,
-//!   and its `bet_batch` with fixed batches of 8, 32 and 64 (the batched SQL's ceiling);
-//! - the server over HTTP (signed PayInOut calls) with group commit off, then on;
+//! - pgbench executing the ledger's own `pay_in_out` SQL function, one bet per transaction
+//!   (random and 10 hot players), and its `bet_batch` with fixed batches of 8, 32 and 64 (the
+//!   batched SQL's ceiling); both also on the ledger SQL as it was before the set-based batch
+//!   (`loadtest/sql/bets_before.sql`), A/B;
+//! - the server over HTTP (signed PayInOut calls) with group commit off, then on, and on at
+//!   half its peak rate (open loop), with the server's own stage breakdown;
 //! - the batched server in seamless mode: the same PayInOut on a seamless operator's
 //!   sessions, each one two signed movements to the demo casino (in this process, no added
 //!   latency).
 //!
-//! Each measurement is repeated `runs` times, interleaved, and reported as a median. Before
-//! the unbatched, the batched and the seamless series of a round the database is vacuumed,
-//! analyzed and checkpointed, so that no series pays for the writes of the one before.
+//! Every series starts from the same state: a fresh database cloned from a seeded, frozen and
+//! analyzed template, then a checkpoint, so no series pays for the writes, dead rows or
+//! checkpoint debt of the one before, and the order of the series does not move the figures.
+//! The series of a round are interleaved (A/B pairs adjacent, their order alternating from
+//! round to round), every round runs every series, and the report gives medians with min–max
+//! over the rounds, each with the CPU time per bet of PostgreSQL, the server and the load
+//! generator over the measured window. After every server series the books are checked.
 //!
+//! - `cpu`: CPU time of the three sides, from `/proc`;
 //! - `pgbench`: the pgbench script and runner, measured from its per-transaction log;
 //! - `server`: the croupier server process and its resident memory;
-//! - `summary`: medians, the targets table and the chart.
+//! - `summary`: medians, the targets table, the chart, and two runs compared.
 
+mod cpu;
 mod pgbench;
 mod server;
 mod summary;
@@ -34,7 +43,7 @@ use crate::run::{self, RunConfig};
 use crate::scenario::{Distribution, Players, Scenario};
 
 use self::server::Server;
-pub use self::summary::summarize;
+pub use self::summary::{compare, summarize};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -67,6 +76,10 @@ pub struct Point {
     pub throughput: f64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// CPU microseconds per bet of PostgreSQL, the server and the load generator.
+    pub cpu_us_per_bet: cpu::CpuSeconds,
+    /// The server's mean batch size over the window (group commit on).
+    pub mean_batch: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -75,6 +88,8 @@ pub struct Results {
     /// Series name → concurrency → one point per run.
     pub series: BTreeMap<String, BTreeMap<usize, Vec<Point>>>,
     pub open_loop_half_peak: Vec<Point>,
+    /// The server's stage breakdown of each open-loop half-peak series.
+    pub half_peak_stages: Vec<Vec<String>>,
     /// Seamless PayInOut paced at half the seamless peak.
     pub seamless_half_peak: Vec<Point>,
     /// The casino calls of each seamless series, as croupier kept them.
@@ -96,9 +111,9 @@ pub struct CasinoCalls {
     pub p99_ms: i32,
 }
 
-/// What `seamless_exchanges` says of the calls made since `since`: an exchange of a list is
-/// kept once per movement, with the list's start and duration.
-async fn casino_calls(url: &str, since: std::time::SystemTime) -> anyhow::Result<CasinoCalls> {
+/// What `seamless_exchanges` says of the calls made in the series (its database is fresh):
+/// an exchange of a list is kept once per movement, with the list's start and duration.
+async fn casino_calls(url: &str) -> anyhow::Result<CasinoCalls> {
     let (client, connection) =
         croupier::db::link::connect(url, croupier::db::Limits::unlimited()).await?;
     tokio::spawn(connection);
@@ -106,12 +121,12 @@ async fn casino_calls(url: &str, since: std::time::SystemTime) -> anyhow::Result
         .query_one(
             "WITH calls AS (
                  SELECT started_at, max(elapsed_ms) AS elapsed_ms, count(*) AS movements
-                   FROM seamless_exchanges WHERE started_at >= $1 GROUP BY started_at)
+                   FROM seamless_exchanges GROUP BY started_at)
              SELECT coalesce(sum(movements), 0)::bigint, count(*),
                     coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY elapsed_ms), 0),
                     coalesce(percentile_disc(0.99) WITHIN GROUP (ORDER BY elapsed_ms), 0)
                FROM calls",
-            &[&since],
+            &[],
         )
         .await?;
     Ok(CasinoCalls {
@@ -123,19 +138,37 @@ async fn casino_calls(url: &str, since: std::time::SystemTime) -> anyhow::Result
 }
 
 const PG_UNIFORM: &str = "pgbench, random players";
+const PG_UNIFORM_BEFORE: &str = "pgbench, random players, SQL before";
 const PG_HOT: &str = "pgbench, 10 hot players";
 const UNBATCHED: &str = "server unbatched, random players";
 const BATCHED: &str = "server batched, random players";
 const BATCHED_HOT: &str = "server batched, 10 hot players";
 const SEAMLESS: &str = "server batched, seamless (demo casino)";
-/// pgbench calling `bet_batch` itself: the series name for a batch size.
-fn pg_batch(batch: usize) -> String {
-    format!("pgbench bet_batch ×{batch}, random players")
+/// pgbench calling `bet_batch` itself: the series name for a batch size and SQL.
+fn pg_batch(batch: usize, sql: Sql) -> String {
+    match sql {
+        Sql::Current => format!("pgbench bet_batch ×{batch}, random players"),
+        Sql::Before => format!("pgbench bet_batch ×{batch}, random players, SQL before"),
+    }
 }
 /// Batch sizes of the `bet_batch` series, and its pgbench clients (each runs one batch at a
 /// time, as a combiner does).
 const PG_BATCHES: [usize; 3] = [8, 32, 64];
 const PG_BATCH_CLIENTS: usize = 2;
+
+/// The database every series runs on, cloned before each from one of the seeded templates.
+const DB: &str = "bench";
+const SEEDED: &str = "bench_seeded";
+const SEEDED_BEFORE: &str = "bench_seeded_before";
+/// The bet functions before the set-based batch, for the A/B series.
+const SQL_BEFORE: &str = include_str!("../../sql/bets_before.sql");
+
+/// Which ledger SQL a series runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sql {
+    Current,
+    Before,
+}
 
 pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
     if !config.server_bin.is_file() {
@@ -156,16 +189,19 @@ pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
     let cluster =
         tokio::task::spawn_blocking(move || Cluster::start(&cluster_dir, Profile::Server))
             .await??;
-    let outcome = bench_on(&config, &cluster).await;
+    let outcome = bench_on(&config, &cluster, &pg_dir).await;
     let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     let _ = std::fs::remove_dir_all(&pg_dir);
     outcome
 }
 
-/// What every round measures against: the seeded database, its provider and players, and the
-/// pgbench scripts that pick from the same players.
+/// What every round measures against: the seeded templates, their provider and players, and
+/// the pgbench scripts that pick from the same players.
 struct Workload {
+    /// The database of the series (`bench`), and the cluster's maintenance database.
     url: String,
+    admin_url: String,
+    postmaster: u32,
     pg_bin: PathBuf,
     provider: Signer,
     players: Arc<Players>,
@@ -181,11 +217,15 @@ struct Workload {
 }
 
 impl Workload {
-    async fn seed(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Self> {
-        cluster.ensure_database("bench").await?;
-        let url = cluster.database_url("bench");
+    async fn seed(
+        config: &BenchConfig,
+        cluster: &Cluster,
+        pg_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        cluster.ensure_database(SEEDED).await?;
+        let seeded = cluster.database_url(SEEDED);
         eprintln!("seeding {} players …", config.players);
-        let fixture = crate::seed(&url, config.players, "1000000000").await?;
+        let fixture = crate::seed(&seeded, config.players, "1000000000").await?;
         let sessions = fixture.sessions;
         let hot_sessions: Vec<String> = sessions
             .iter()
@@ -213,13 +253,35 @@ impl Workload {
             accept: None,
             workers: 1,
         })?;
-        let seamless = crate::seed_seamless(&url, config.players, &casino.url(), true).await?;
-        quiesce(&url).await?;
+        let seamless = crate::seed_seamless(&seeded, config.players, &casino.url(), true).await?;
+        // Frozen and analyzed once: a clone starts with every hint bit set and the planner's
+        // statistics in place, so its first reads write nothing.
+        execute(&seeded, "VACUUM (FREEZE, ANALYZE)").await?;
+        let admin_url = cluster.database_url("postgres");
+        clone_database(&admin_url, SEEDED, SEEDED_BEFORE).await?;
+        let before = cluster.database_url(SEEDED_BEFORE);
+        execute(&before, SQL_BEFORE).await?;
+        // And the wallets' pages as they were: full (no room kept for updates).
+        execute(
+            &before,
+            "ALTER TABLE wallets RESET (fillfactor, autovacuum_vacuum_scale_factor)",
+        )
+        .await?;
+        execute(&before, "VACUUM (FULL, FREEZE, ANALYZE) wallets").await?;
+        execute(&before, "VACUUM (FREEZE, ANALYZE)").await?;
+        let pid_file = std::fs::read_to_string(pg_dir.join("postmaster.pid"))?;
+        let postmaster = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("unreadable postmaster.pid"))?;
         Ok(Self {
             seamless_provider: seamless.provider,
             seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
             casino,
-            url,
+            url: cluster.database_url(DB),
+            admin_url,
+            postmaster,
             pg_bin,
             provider: fixture.provider,
             players: Arc::new(Players::new(sessions, Distribution::Uniform)?),
@@ -229,248 +291,215 @@ impl Workload {
             batch_scripts,
         })
     }
+
+    /// A fresh `bench` database, cloned from the template of `sql`, and a checkpoint.
+    async fn fresh(&self, sql: Sql) -> anyhow::Result<()> {
+        let template = match sql {
+            Sql::Current => SEEDED,
+            Sql::Before => SEEDED_BEFORE,
+        };
+        execute(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"),
+        )
+        .await?;
+        clone_database(&self.admin_url, template, DB).await?;
+        execute(&self.admin_url, "CHECKPOINT").await
+    }
+
+    fn processes(&self, server: Option<&Server>) -> cpu::Processes {
+        cpu::Processes {
+            postmaster: self.postmaster,
+            server: server.map(|s| s.pid),
+            load_generator: std::process::id(),
+        }
+    }
 }
 
-async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Results> {
-    let workload = Workload::seed(config, cluster).await?;
+async fn execute(url: &str, sql: &str) -> anyhow::Result<()> {
+    let (client, connection) =
+        croupier::db::link::connect(url, croupier::db::Limits::unlimited()).await?;
+    let connection = tokio::spawn(connection);
+    client.batch_execute(sql).await?;
+    drop(client);
+    // Closed before returning: a template must have no session when it is cloned.
+    let _ = connection.await;
+    Ok(())
+}
+
+/// `CREATE DATABASE to TEMPLATE from`, copying the files (no WAL for every page), retried
+/// while a session of the template is still closing.
+async fn clone_database(admin_url: &str, from: &str, to: &str) -> anyhow::Result<()> {
+    let sql = format!("CREATE DATABASE {to} TEMPLATE {from} STRATEGY FILE_COPY");
+    let mut tries = 0;
+    loop {
+        match execute(admin_url, &sql).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < 50 && format!("{e:#}").contains("being accessed") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn bench_on(
+    config: &BenchConfig,
+    cluster: &Cluster,
+    pg_dir: &std::path::Path,
+) -> anyhow::Result<Results> {
+    let workload = Workload::seed(config, cluster, pg_dir).await?;
     let mut results = Results::default();
     for run_no in 1..=config.runs {
-        eprintln!("run {run_no} of {}", config.runs);
-        unbatched_round(config, &workload, run_no, &mut results).await?;
-        batched_round(config, &workload, &mut results).await?;
-    }
-    let books = crate::books::verify(&workload.url, &workload.provider.id, &[]).await?;
-    // (`reconcile` covers the seamless legs too.)
-    if !books.reconcile_ok {
-        bail!("the books do not reconcile after the benchmark: {books:?}");
+        eprintln!("round {run_no} of {}", config.runs);
+        // A and B alternate which goes first.
+        let order = if run_no % 2 == 1 {
+            [Sql::Current, Sql::Before]
+        } else {
+            [Sql::Before, Sql::Current]
+        };
+        unbatched_round(config, &workload, run_no, order, &mut results).await?;
+        batched_round(config, &workload, order, &mut results).await?;
     }
     Ok(results)
 }
 
-/// Vacuums, analyzes and checkpoints the database, so that a series does not pay for the
-/// dead rows and dirty pages of the one before it (autovacuum and the checkpointer would
-/// otherwise run in the middle of it).
-async fn quiesce(url: &str) -> anyhow::Result<()> {
-    let (client, connection) =
-        croupier::db::link::connect(url, croupier::db::Limits::unlimited()).await?;
-    tokio::spawn(connection);
-    // Two statements, each in a transaction of its own (VACUUM refuses to run in one).
-    client.batch_execute("VACUUM (ANALYZE)").await?;
-    client.batch_execute("CHECKPOINT").await?;
-    Ok(())
-}
-
-/// pgbench and the unbatched server back to back at each concurrency, so that both meet the
-/// same database (size, vacuum, checkpoints) within seconds of each other.
+/// pgbench (the SQL now and before, random players), the unbatched server and pgbench with
+/// hot players, back to back at each concurrency.
 async fn unbatched_round(
     config: &BenchConfig,
     workload: &Workload,
     run_no: usize,
+    order: [Sql; 2],
     results: &mut Results,
 ) -> anyhow::Result<()> {
-    quiesce(&workload.url).await?;
-    let server = Server::start(config, &workload.url, false).await?;
     for &c in &config.concurrency {
-        let p = pgbench::run(config, workload, &workload.uniform_script, (c, 1), run_no).await?;
-        eprintln!(
-            "  {PG_UNIFORM} c={c}: {:.0}/s p99 {} µs",
-            p.throughput, p.p99_us
-        );
-        push(results, PG_UNIFORM, c, p);
-        let s = load(config, &server, workload, &workload.players, c, None).await?;
-        results.unexpected_answers += s.unexpected;
-        eprintln!(
-            "  {UNBATCHED} c={c}: {:.0}/s p99 {} µs",
-            s.throughput_rps, s.latency.p99_us
-        );
-        push(results, UNBATCHED, c, point(&s));
-        let p = pgbench::run(config, workload, &workload.hot_script, (c, 1), run_no).await?;
-        eprintln!(
-            "  {PG_HOT} c={c}: {:.0}/s p99 {} µs",
-            p.throughput, p.p99_us
-        );
-        push(results, PG_HOT, c, p);
-    }
-    server.stop().await
-}
-
-/// The batched server at each batched concurrency, then open loop at half its peak rate.
-async fn batched_round(
-    config: &BenchConfig,
-    workload: &Workload,
-    results: &mut Results,
-) -> anyhow::Result<()> {
-    // What the batch SQL itself does at most, just before the server runs it.
-    for (batch, script) in &workload.batch_scripts {
-        quiesce(&workload.url).await?;
-        let clients = (PG_BATCH_CLIENTS, *batch);
-        let p = pgbench::run(config, workload, script, clients, 0).await?;
-        let name = pg_batch(*batch);
-        eprintln!("  {name}: {:.0} bets/s p99 {} µs", p.throughput, p.p99_us);
-        push(results, &name, PG_BATCH_CLIENTS, p);
-    }
-    quiesce(&workload.url).await?;
-    let server = Server::start(config, &workload.url, true).await?;
-    let peak = batched_series(config, &server, workload, results).await?;
-    open_loop_half_peak(config, &server, workload, peak, results).await?;
-    quiesce(&workload.url).await?;
-    seamless_series(config, &server, workload, results).await?;
-    server.stop().await
-}
-
-/// Seamless PayInOut at each batched concurrency, then paced at half its peak.
-async fn seamless_series(
-    config: &BenchConfig,
-    server: &Server,
-    workload: &Workload,
-    results: &mut Results,
-) -> anyhow::Result<()> {
-    workload
-        .casino
-        .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
-    let since = std::time::SystemTime::now();
-    let mut peak = (0.0f64, 0usize);
-    for &c in &config.batched_concurrency {
-        let s = seamless_load(config, server, workload, c, None).await?;
-        results.unexpected_answers += s.unexpected;
-        eprintln!(
-            "  {SEAMLESS} c={c}: {:.0}/s p99 {} µs",
-            s.throughput_rps, s.latency.p99_us
-        );
-        if s.throughput_rps > peak.0 {
-            peak = (s.throughput_rps, c);
+        for sql in order {
+            workload.fresh(sql).await?;
+            let p =
+                pgbench::run(config, workload, &workload.uniform_script, (c, 1), run_no).await?;
+            let name = match sql {
+                Sql::Current => PG_UNIFORM,
+                Sql::Before => PG_UNIFORM_BEFORE,
+            };
+            report(results, name, c, p);
         }
-        push(results, SEAMLESS, c, point(&s));
+        let s = server_series(config, workload, false, &workload.players, c, None, false).await?;
+        results.unexpected_answers += s.unexpected;
+        report(results, UNBATCHED, c, s.point);
+        workload.fresh(Sql::Current).await?;
+        let p = pgbench::run(config, workload, &workload.hot_script, (c, 1), run_no).await?;
+        report(results, PG_HOT, c, p);
     }
-    let half = peak.0 / 2.0;
-    let s = seamless_load(config, server, workload, peak.1, Some(half)).await?;
-    results.unexpected_answers += s.unexpected;
-    eprintln!(
-        "  seamless open loop at {half:.0}/s (half its peak): p99 {} µs",
-        s.latency.p99_us
-    );
-    results.seamless_half_peak.push(point(&s));
-    let calls = casino_calls(&workload.url, since).await?;
-    eprintln!(
-        "  casino: {} movements in {} calls, round trip p50 {} ms, p99 {} ms",
-        calls.movements, calls.calls, calls.p50_ms, calls.p99_ms
-    );
-    results.casino_calls.push(calls);
     Ok(())
 }
 
-async fn seamless_load(
+/// The batch SQL's ceiling (now and before), the batched server at each batched
+/// concurrency, open loop at half its peak, then seamless.
+async fn batched_round(
     config: &BenchConfig,
-    server: &Server,
     workload: &Workload,
-    connections: usize,
-    rate: Option<f64>,
-) -> anyhow::Result<run::Summary> {
-    run::run(RunConfig {
-        addr: server.addr,
-        signer: workload.seamless_provider.clone(),
-        players: workload.seamless_players.clone(),
-        scenario: Scenario::Seamless,
-        connections,
-        duration: Duration::from_secs(config.seconds),
-        warmup: Duration::from_secs(config.warmup),
-        rate,
-        progress: false,
-    })
-    .await
-}
-
-/// Returns the batched peak with random players: (calls/s, concurrency).
-async fn batched_series(
-    config: &BenchConfig,
-    server: &Server,
-    workload: &Workload,
-    results: &mut Results,
-) -> anyhow::Result<(f64, usize)> {
-    let mut peak = (0.0f64, 0usize);
-    let max_c = config.max_batched_concurrency();
-    for &c in &config.batched_concurrency {
-        let sampler = (c == max_c).then(|| server.sample_rss());
-        let s = load(config, server, workload, &workload.players, c, None).await?;
-        if let Some(sampler) = sampler {
-            sampler.abort();
-            results.rss_at_max_connections_mb.push(server.max_rss_mb());
-        }
-        results.unexpected_answers += s.unexpected;
-        eprintln!(
-            "  {BATCHED} c={c}: {:.0}/s p99 {} µs",
-            s.throughput_rps, s.latency.p99_us
-        );
-        if s.throughput_rps > peak.0 {
-            peak = (s.throughput_rps, c);
-        }
-        push(results, BATCHED, c, point(&s));
-        let s = load(config, server, workload, &workload.hot_players, c, None).await?;
-        results.unexpected_answers += s.unexpected;
-        eprintln!(
-            "  {BATCHED_HOT} c={c}: {:.0}/s p99 {} µs",
-            s.throughput_rps, s.latency.p99_us
-        );
-        push(results, BATCHED_HOT, c, point(&s));
-    }
-    Ok(peak)
-}
-
-/// Latency well below saturation: the peak's connections, paced at half its rate.
-async fn open_loop_half_peak(
-    config: &BenchConfig,
-    server: &Server,
-    workload: &Workload,
-    (peak_rps, peak_connections): (f64, usize),
+    order: [Sql; 2],
     results: &mut Results,
 ) -> anyhow::Result<()> {
-    let half = peak_rps / 2.0;
-    let players = &workload.players;
-    let s = load(
+    for (batch, script) in &workload.batch_scripts {
+        for sql in order {
+            workload.fresh(sql).await?;
+            let p = pgbench::run(config, workload, script, (PG_BATCH_CLIENTS, *batch), 0).await?;
+            report(results, &pg_batch(*batch, sql), PG_BATCH_CLIENTS, p);
+        }
+    }
+    let max_c = config.max_batched_concurrency();
+    let mut peak = (0.0f64, 0usize);
+    for &c in &config.batched_concurrency {
+        let s = server_series(
+            config,
+            workload,
+            true,
+            &workload.players,
+            c,
+            None,
+            c == max_c,
+        )
+        .await?;
+        results.unexpected_answers += s.unexpected;
+        if let Some(rss) = s.rss_mb {
+            results.rss_at_max_connections_mb.push(rss);
+        }
+        if s.point.throughput > peak.0 {
+            peak = (s.point.throughput, c);
+        }
+        report(results, BATCHED, c, s.point);
+        let s = server_series(
+            config,
+            workload,
+            true,
+            &workload.hot_players,
+            c,
+            None,
+            false,
+        )
+        .await?;
+        results.unexpected_answers += s.unexpected;
+        report(results, BATCHED_HOT, c, s.point);
+    }
+    let half = peak.0 / 2.0;
+    let s = server_series(
         config,
-        server,
         workload,
-        players,
-        peak_connections,
+        true,
+        &workload.players,
+        peak.1,
         Some(half),
+        false,
     )
     .await?;
     results.unexpected_answers += s.unexpected;
     eprintln!(
-        "  open loop at {half:.0}/s (half the batched peak): p99 {} µs",
-        s.latency.p99_us
+        "  open loop at {half:.0}/s (half the batched peak): p50 {} µs, p99 {} µs",
+        s.point.p50_us, s.point.p99_us
     );
-    results.open_loop_half_peak.push(point(&s));
-    Ok(())
-}
-
-fn push(results: &mut Results, series: &str, c: usize, p: Point) {
-    results
-        .series
-        .entry(series.to_string())
-        .or_default()
-        .entry(c)
-        .or_default()
-        .push(p);
-}
-
-fn point(s: &run::Summary) -> Point {
-    Point {
-        throughput: s.throughput_rps,
-        p50_us: s.latency.p50_us,
-        p99_us: s.latency.p99_us,
+    for line in &s.stages {
+        eprintln!("  {line}");
     }
+    results.open_loop_half_peak.push(s.point);
+    results.half_peak_stages.push(s.stages);
+    seamless_series(config, workload, results).await
 }
 
-async fn load(
+/// What one server series gives besides its point.
+struct ServerSeries {
+    point: Point,
+    rss_mb: Option<f64>,
+    /// The server's stage breakdown over the series.
+    stages: Vec<String>,
+    /// Answers other than the call expected.
+    unexpected: u64,
+}
+
+/// One series against the server on a fresh database: started, measured (CPU, stages,
+/// resident memory when asked), stopped, and its books checked.
+async fn server_series(
     config: &BenchConfig,
-    server: &Server,
     workload: &Workload,
+    batching: bool,
     players: &Arc<Players>,
     connections: usize,
     rate: Option<f64>,
-) -> anyhow::Result<run::Summary> {
-    run::run(RunConfig {
+    sample_rss: bool,
+) -> anyhow::Result<ServerSeries> {
+    workload.fresh(Sql::Current).await?;
+    let server = Server::start(config, &workload.url, batching).await?;
+    warm_sessions(&server, &workload.provider, players).await?;
+    let before = crate::stages::scrape(&server.metrics_url).await?;
+    let sampler = sample_rss.then(|| server.sample_rss());
+    let cpu = cpu::window(
+        workload.processes(Some(&server)),
+        config.warmup,
+        config.seconds,
+    );
+    let s = run::run(RunConfig {
         addr: server.addr,
         signer: workload.provider.clone(),
         players: players.clone(),
@@ -481,5 +510,163 @@ async fn load(
         rate,
         progress: false,
     })
-    .await
+    .await?;
+    let cpu = cpu.await?;
+    let rss_mb = sampler.map(|sampler| {
+        sampler.abort();
+        server.max_rss_mb()
+    });
+    let after = crate::stages::scrape(&server.metrics_url).await?;
+    server.stop().await?;
+    let books = crate::books::verify(&workload.url, &workload.provider.id, &s.moved_bets).await?;
+    if !books.ok() {
+        bail!("the books do not balance after a series: {books:?}");
+    }
+    Ok(ServerSeries {
+        point: summary_point(&s, cpu, crate::stages::mean_batch(&before, &after)),
+        rss_mb,
+        stages: crate::stages::breakdown(&before, &after),
+        unexpected: s.unexpected,
+    })
+}
+
+/// One Balance call per player before a series: a server started on a fresh database has
+/// no session cached, and a series of a few seconds over many players would otherwise
+/// measure mostly first calls. (pgbench names its sessions without a lookup.)
+async fn warm_sessions(
+    server: &Server,
+    provider: &Signer,
+    players: &Players,
+) -> anyhow::Result<()> {
+    const CONNECTIONS: usize = 32;
+    let sessions = players.sessions();
+    let chunk = sessions.len().div_ceil(CONNECTIONS).max(1);
+    let tasks: Vec<_> = sessions
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, part)| {
+            let (addr, provider, part) = (server.addr, provider.clone(), part.to_vec());
+            tokio::spawn(async move {
+                let mut connection = crate::client::Connection::new(addr, i as u64);
+                for session in part {
+                    let path = format!("/v1/sessions/{session}/balance");
+                    let answer = connection.call(&provider, &path, None).await?;
+                    anyhow::ensure!(answer.code == 1, "balance of {session}: {answer:?}");
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// Seamless PayInOut at each batched concurrency, then paced at half its peak.
+async fn seamless_series(
+    config: &BenchConfig,
+    workload: &Workload,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let mut peak = (0.0f64, 0usize);
+    for &c in &config.batched_concurrency {
+        let p = seamless_load(config, workload, c, None, results).await?;
+        if p.throughput > peak.0 {
+            peak = (p.throughput, c);
+        }
+        report(results, SEAMLESS, c, p);
+    }
+    let half = peak.0 / 2.0;
+    let p = seamless_load(config, workload, peak.1, Some(half), results).await?;
+    eprintln!(
+        "  seamless open loop at {half:.0}/s (half its peak): p99 {} µs",
+        p.p99_us
+    );
+    results.seamless_half_peak.push(p);
+    Ok(())
+}
+
+/// One seamless series on a fresh database (the casino in this process counts as load
+/// generator).
+async fn seamless_load(
+    config: &BenchConfig,
+    workload: &Workload,
+    connections: usize,
+    rate: Option<f64>,
+    results: &mut Results,
+) -> anyhow::Result<Point> {
+    workload.fresh(Sql::Current).await?;
+    let server = Server::start(config, &workload.url, true).await?;
+    workload.casino.forget_movements();
+    workload
+        .casino
+        .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
+    warm_sessions(
+        &server,
+        &workload.seamless_provider,
+        &workload.seamless_players,
+    )
+    .await?;
+    let cpu = cpu::window(
+        workload.processes(Some(&server)),
+        config.warmup,
+        config.seconds,
+    );
+    let s = run::run(RunConfig {
+        addr: server.addr,
+        signer: workload.seamless_provider.clone(),
+        players: workload.seamless_players.clone(),
+        scenario: Scenario::Seamless,
+        connections,
+        duration: Duration::from_secs(config.seconds),
+        warmup: Duration::from_secs(config.warmup),
+        rate,
+        progress: false,
+    })
+    .await?;
+    let cpu = cpu.await?;
+    server.stop().await?;
+    results.unexpected_answers += s.unexpected;
+    if rate.is_none() {
+        let calls = casino_calls(&workload.url).await?;
+        eprintln!(
+            "  casino: {} movements in {} calls, round trip p50 {} ms, p99 {} ms",
+            calls.movements, calls.calls, calls.p50_ms, calls.p99_ms
+        );
+        results.casino_calls.push(calls);
+    }
+    Ok(summary_point(&s, cpu, None))
+}
+
+fn summary_point(s: &run::Summary, cpu: cpu::CpuSeconds, mean_batch: Option<f64>) -> Point {
+    Point {
+        throughput: s.throughput_rps,
+        p50_us: s.latency.p50_us,
+        p99_us: s.latency.p99_us,
+        cpu_us_per_bet: cpu.per_bet_us(s.throughput_rps * s.seconds),
+        mean_batch,
+    }
+}
+
+/// Prints a point as it is measured and keeps it.
+fn report(results: &mut Results, series: &str, c: usize, p: Point) {
+    let cpu = &p.cpu_us_per_bet;
+    eprintln!(
+        "  {series} c={c}: {:.0}/s p50 {} µs p99 {} µs; CPU µs/bet: postgres {:.0}, server {:.0}, load {:.0}{}",
+        p.throughput,
+        p.p50_us,
+        p.p99_us,
+        cpu.postgres,
+        cpu.server,
+        cpu.load_generator,
+        p.mean_batch.map(|b| format!("; mean batch {b:.1}")).unwrap_or_default()
+    );
+    results
+        .series
+        .entry(series.to_string())
+        .or_default()
+        .entry(c)
+        .or_default()
+        .push(p);
 }

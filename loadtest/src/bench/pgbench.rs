@@ -8,7 +8,7 @@ use std::process::Stdio;
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 
-use super::{BenchConfig, Point, Workload};
+use super::{cpu, BenchConfig, Point, Workload};
 
 /// The pgbench script: the same call the server makes for a PayInOut, one per transaction.
 pub(super) fn write_script(
@@ -68,13 +68,13 @@ pub(super) async fn run(
 ) -> anyhow::Result<Point> {
     let log_dir = config
         .out_dir
-        .join(format!("pgbench-log-{run_no}-{clients}"));
+        .join(format!("pgbench-log-{run_no}-{clients}-{bets_per_tx}"));
     let _ = std::fs::remove_dir_all(&log_dir);
     std::fs::create_dir_all(&log_dir)?;
     let threads = clients.min(2);
     let total = config.seconds + config.warmup;
     let started = std::time::SystemTime::now();
-    let output = tokio::process::Command::new(workload.pg_bin.join("pgbench"))
+    let child = tokio::process::Command::new(workload.pg_bin.join("pgbench"))
         .args(["-n", "-M", "prepared", "-l"])
         .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
         .arg(format!("-c{clients}"))
@@ -85,9 +85,20 @@ pub(super) async fn run(
         .arg(&workload.url)
         .current_dir(&log_dir)
         .stdin(Stdio::null())
-        .output()
-        .await
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("running pgbench")?;
+    let cpu = cpu::window(
+        cpu::Processes {
+            postmaster: workload.postmaster,
+            server: None,
+            load_generator: child.id().context("pgbench pid")?,
+        },
+        config.warmup,
+        config.seconds,
+    );
+    let output = child.wait_with_output().await?;
     if !output.status.success() {
         bail!(
             "pgbench failed: {}",
@@ -98,10 +109,13 @@ pub(super) async fn run(
     let to = from + config.seconds as f64;
     let histogram = latencies_between(&log_dir, from, to)?;
     let _ = std::fs::remove_dir_all(&log_dir);
+    let bets = histogram.len() as f64 * bets_per_tx as f64;
     Ok(Point {
-        throughput: (histogram.len() as f64 * bets_per_tx as f64) / config.seconds as f64,
+        throughput: bets / config.seconds as f64,
         p50_us: histogram.value_at_quantile(0.5),
         p99_us: histogram.value_at_quantile(0.99),
+        cpu_us_per_bet: cpu.await?.per_bet_us(bets),
+        mean_batch: None,
     })
 }
 

@@ -14,8 +14,10 @@ use super::BenchConfig;
 /// A croupier server process.
 pub(super) struct Server {
     child: tokio::process::Child,
-    pid: u32,
+    pub(super) pid: u32,
     pub(super) addr: SocketAddr,
+    /// The private listener's `/metrics`.
+    pub(super) metrics_url: String,
     max_rss_kb: Arc<AtomicU64>,
 }
 
@@ -29,6 +31,7 @@ impl Server {
             .local_addr()?
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let private = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let log = std::fs::File::create(config.out_dir.join(format!(
             "server-{}.log",
             if batching { "batched" } else { "unbatched" }
@@ -37,6 +40,9 @@ impl Server {
             .arg("serve")
             .env("DATABASE_URL", url)
             .env("CROUPIER_LISTEN", addr.to_string())
+            .env("CROUPIER_APPROVER_LISTEN", private.to_string())
+            // The benchmark checks the books after each series itself.
+            .env("CROUPIER_RECONCILE_SECONDS", "0")
             .env("CROUPIER_WORKERS", config.workers.to_string())
             .env("CROUPIER_DB_POOL_SIZE", config.pool_size.to_string())
             .env(
@@ -58,6 +64,7 @@ impl Server {
                     child,
                     pid,
                     addr,
+                    metrics_url: format!("http://{private}/metrics"),
                     max_rss_kb: Default::default(),
                 });
             }
