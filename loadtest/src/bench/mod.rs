@@ -530,9 +530,9 @@ async fn server_series(
     })
 }
 
-/// One Balance call per player before a series: a server started on a fresh database has
-/// no session cached, and a series of a few seconds over many players would otherwise
-/// measure mostly first calls. (pgbench names its sessions without a lookup.)
+/// One Balance call per player before a transfer-mode series: a server started on a fresh
+/// database has no session cached, and a series of a few seconds over many players would
+/// otherwise measure mostly first calls. (pgbench names its sessions without a lookup.)
 async fn warm_sessions(
     server: &Server,
     provider: &Signer,
@@ -602,12 +602,8 @@ async fn seamless_load(
     workload
         .casino
         .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
-    warm_sessions(
-        &server,
-        &workload.seamless_provider,
-        &workload.seamless_players,
-    )
-    .await?;
+    // Not warmed: a seamless Balance is a signed call to the casino, and 100,000 of them
+    // would take longer than the series; its sessions are looked up as they come.
     let cpu = cpu::window(
         workload.processes(Some(&server)),
         config.warmup,
