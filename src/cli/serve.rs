@@ -44,6 +44,9 @@ async fn serve_on(
         None
     };
     let handle = app.handle();
+    // Listening for the signals before saying "serving": one sent as soon as that line
+    // appears is never lost.
+    let shutdown = ShutdownSignals::listen()?;
     let listen = config
         .listen
         .rsplit_once(':')
@@ -61,7 +64,7 @@ async fn serve_on(
         demo::print_requests(&listen, casino.port);
     }
     let server = tokio::spawn(app.run_until_stopped());
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down: finishing requests in flight");
     handle.stop(true).await;
     let stopped = server.await;
@@ -77,18 +80,26 @@ async fn serve_on(
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from the moment this is made.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
         }
     }
 }
