@@ -247,14 +247,22 @@ impl Cluster {
         if !status.success() {
             return Ok(None);
         }
-        // postmaster.pid, line 4: the port.
+        Ok(Some(self.pid_file_line(4)?))
+    }
+
+    /// The running postmaster's process id.
+    pub fn postmaster_pid(&self) -> anyhow::Result<u32> {
+        self.pid_file_line(1)
+    }
+
+    /// Line `n` (from 1) of `postmaster.pid`: 1 is the process id, 4 the port.
+    fn pid_file_line<T: std::str::FromStr>(&self, n: usize) -> anyhow::Result<T> {
         let pid_file = fs::read_to_string(self.dir.join("postmaster.pid"))?;
-        let port = pid_file
+        pid_file
             .lines()
-            .nth(3)
+            .nth(n - 1)
             .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| anyhow!("unreadable postmaster.pid in {}", self.dir.display()))?;
-        Ok(Some(port))
+            .ok_or_else(|| anyhow!("unreadable postmaster.pid in {}", self.dir.display()))
     }
 
     fn write_config(&self, profile: Profile, tls: Option<&ServerTls>) -> anyhow::Result<()> {

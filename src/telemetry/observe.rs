@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use metrics::{Counter, Histogram};
@@ -53,9 +53,12 @@ pub async fn observe(
         .app_data::<web::Data<AppState>>()
         .is_none_or(|s| s.access_log);
     let method = method_label(req.method());
+    // Kept for the access line (a shared handle on the header's bytes, not a copy).
+    let request_id_header = req.headers().get(crate::auth::HEADER_REQUEST_ID).cloned();
+    let request_id = request_id(request_id_header.as_ref());
     let span = tracing::info_span!(
         "request",
-        request_id = request_id(req.headers()),
+        request_id,
         method,
         endpoint = Empty,
         counterparty = Empty,
@@ -65,58 +68,79 @@ pub async fn observe(
     );
     let answered = next.call(req).instrument(span.clone()).await;
     let latency = started.elapsed();
-    let res = match &answered {
-        Ok(res) => res,
-        Err(e) => {
-            let status = e.error_response().status().as_u16();
-            let answer = Answer {
-                method,
-                endpoint: UNMATCHED,
-                status,
-                code: None,
-            };
-            answer.record(latency);
-            return answered;
-        }
-    };
-    let request = res.request();
-    let endpoint = request.match_pattern();
-    let extensions = request.extensions();
-    let counterparty = extensions.get::<Caller>().map(|c| c.0.id.as_str());
-    let answer = Answer {
+    let answer = |endpoint, status, code| Answer {
         method,
-        endpoint: endpoint.as_deref().unwrap_or(UNMATCHED),
-        status: res.status().as_u16(),
-        code: res.response().extensions().get::<AnswerCode>().map(|c| c.0),
+        endpoint,
+        status,
+        code,
     };
-    answer.record(latency);
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.record("endpoint", answer.endpoint);
-    span.record("status", answer.status);
-    if let Some(code) = answer.code {
-        span.record("code", code);
+    let done = Done {
+        span: &span,
+        access_log,
+        request_id,
+        latency,
+    };
+    match &answered {
+        Ok(res) => {
+            let request = res.request();
+            let endpoint = request.match_pattern();
+            let extensions = request.extensions();
+            done.record(
+                answer(
+                    endpoint.as_deref().unwrap_or(UNMATCHED),
+                    res.status().as_u16(),
+                    res.response().extensions().get::<AnswerCode>().map(|c| c.0),
+                ),
+                extensions.get::<Caller>().map(|c| c.0.id.as_str()),
+            );
+        }
+        Err(e) => done.record(
+            answer(UNMATCHED, e.error_response().status().as_u16(), None),
+            None,
+        ),
     }
-    if let Some(who) = counterparty {
-        span.record("counterparty", who);
-    }
-    span.record("latency_ms", latency_ms);
-    if access_log {
-        tracing::info!(
-            target: "croupier::access",
-            // Everything the span says is on the line itself.
-            parent: None,
-            request_id = request_id(request.headers()),
-            method,
-            endpoint = answer.endpoint,
-            counterparty,
-            status = answer.status,
-            code = answer.code,
-            latency_ms,
-            "answered"
-        );
-    }
-    drop(extensions);
     answered
+}
+
+/// A call's end: what every answer, an error included, leaves behind.
+struct Done<'a> {
+    span: &'a tracing::Span,
+    access_log: bool,
+    request_id: &'a str,
+    latency: std::time::Duration,
+}
+
+impl Done<'_> {
+    /// The request metrics, the span's fields and the access line.
+    fn record(&self, answer: Answer<'_>, counterparty: Option<&str>) {
+        answer.record(self.latency);
+        let latency_ms = self.latency.as_secs_f64() * 1000.0;
+        let span = self.span;
+        span.record("endpoint", answer.endpoint);
+        span.record("status", answer.status);
+        if let Some(code) = answer.code {
+            span.record("code", code);
+        }
+        if let Some(who) = counterparty {
+            span.record("counterparty", who);
+        }
+        span.record("latency_ms", latency_ms);
+        if self.access_log {
+            tracing::info!(
+                target: "croupier::access",
+                // Everything the span says is on the line itself.
+                parent: None,
+                request_id = self.request_id,
+                method = answer.method,
+                endpoint = answer.endpoint,
+                counterparty,
+                status = answer.status,
+                code = answer.code,
+                latency_ms,
+                "answered"
+            );
+        }
+    }
 }
 
 /// What a call was answered: the labels of its metrics.
@@ -176,9 +200,8 @@ impl Answer<'_> {
 
 /// The request id as sent, when it looks like one (at most 64 visible ASCII characters):
 /// anything else is logged as `-`, so a header cannot fill the log.
-fn request_id(headers: &HeaderMap) -> &str {
-    headers
-        .get(crate::auth::HEADER_REQUEST_ID)
+fn request_id(header: Option<&HeaderValue>) -> &str {
+    header
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("-")

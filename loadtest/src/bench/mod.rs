@@ -189,7 +189,7 @@ pub async fn bench(config: BenchConfig) -> anyhow::Result<Results> {
     let cluster =
         tokio::task::spawn_blocking(move || Cluster::start(&cluster_dir, Profile::Server))
             .await??;
-    let outcome = bench_on(&config, &cluster, &pg_dir).await;
+    let outcome = bench_on(&config, &cluster).await;
     let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     let _ = std::fs::remove_dir_all(&pg_dir);
     outcome
@@ -217,11 +217,7 @@ struct Workload {
 }
 
 impl Workload {
-    async fn seed(
-        config: &BenchConfig,
-        cluster: &Cluster,
-        pg_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
+    async fn seed(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Self> {
         cluster.ensure_database(SEEDED).await?;
         let seeded = cluster.database_url(SEEDED);
         eprintln!("seeding {} players …", config.players);
@@ -269,12 +265,7 @@ impl Workload {
         .await?;
         execute(&before, "VACUUM (FULL, FREEZE, ANALYZE) wallets").await?;
         execute(&before, "VACUUM (FREEZE, ANALYZE)").await?;
-        let pid_file = std::fs::read_to_string(pg_dir.join("postmaster.pid"))?;
-        let postmaster = pid_file
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("unreadable postmaster.pid"))?;
+        let postmaster = cluster.postmaster_pid()?;
         Ok(Self {
             seamless_provider: seamless.provider,
             seamless_players: Arc::new(Players::new(seamless.sessions, Distribution::Uniform)?),
@@ -344,12 +335,8 @@ async fn clone_database(admin_url: &str, from: &str, to: &str) -> anyhow::Result
     }
 }
 
-async fn bench_on(
-    config: &BenchConfig,
-    cluster: &Cluster,
-    pg_dir: &std::path::Path,
-) -> anyhow::Result<Results> {
-    let workload = Workload::seed(config, cluster, pg_dir).await?;
+async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Results> {
+    let workload = Workload::seed(config, cluster).await?;
     let mut results = Results::default();
     for run_no in 1..=config.runs {
         eprintln!("round {run_no} of {}", config.runs);
@@ -385,8 +372,8 @@ async fn unbatched_round(
             };
             report(results, name, c, p);
         }
-        let s = server_series(config, workload, false, &workload.players, c, None, false).await?;
-        results.unexpected_answers += s.unexpected;
+        let run = ServerRun::closed(false, Load::Transfer(&workload.players), c);
+        let s = server_series(config, workload, run, results).await?;
         report(results, UNBATCHED, c, s.point);
         workload.fresh(Sql::Current).await?;
         let p = pgbench::run(config, workload, &workload.hot_script, (c, 1), run_no).await?;
@@ -413,17 +400,11 @@ async fn batched_round(
     let max_c = config.max_batched_concurrency();
     let mut peak = (0.0f64, 0usize);
     for &c in &config.batched_concurrency {
-        let s = server_series(
-            config,
-            workload,
-            true,
-            &workload.players,
-            c,
-            None,
-            c == max_c,
-        )
-        .await?;
-        results.unexpected_answers += s.unexpected;
+        let run = ServerRun {
+            sample_rss: c == max_c,
+            ..ServerRun::closed(true, Load::Transfer(&workload.players), c)
+        };
+        let s = server_series(config, workload, run, results).await?;
         if let Some(rss) = s.rss_mb {
             results.rss_at_max_connections_mb.push(rss);
         }
@@ -431,31 +412,16 @@ async fn batched_round(
             peak = (s.point.throughput, c);
         }
         report(results, BATCHED, c, s.point);
-        let s = server_series(
-            config,
-            workload,
-            true,
-            &workload.hot_players,
-            c,
-            None,
-            false,
-        )
-        .await?;
-        results.unexpected_answers += s.unexpected;
+        let run = ServerRun::closed(true, Load::Transfer(&workload.hot_players), c);
+        let s = server_series(config, workload, run, results).await?;
         report(results, BATCHED_HOT, c, s.point);
     }
     let half = peak.0 / 2.0;
-    let s = server_series(
-        config,
-        workload,
-        true,
-        &workload.players,
-        peak.1,
-        Some(half),
-        false,
-    )
-    .await?;
-    results.unexpected_answers += s.unexpected;
+    let run = ServerRun {
+        rate: Some(half),
+        ..ServerRun::closed(true, Load::Transfer(&workload.players), peak.1)
+    };
+    let s = server_series(config, workload, run, results).await?;
     eprintln!(
         "  open loop at {half:.0}/s (half the batched peak): p50 {} µs, p99 {} µs",
         s.point.p50_us, s.point.p99_us
@@ -468,32 +434,76 @@ async fn batched_round(
     seamless_series(config, workload, results).await
 }
 
+/// What a server series sends: signed PayInOut calls on the transfer provider's sessions
+/// (random or hot players), or on the seamless operator's (through the demo casino).
+#[derive(Clone, Copy)]
+enum Load<'a> {
+    Transfer(&'a Arc<Players>),
+    Seamless,
+}
+
+/// One server series: group commit on or off, its load, connections, an open-loop rate
+/// (None: closed loop), and whether the server's resident memory is sampled.
+struct ServerRun<'a> {
+    batching: bool,
+    load: Load<'a>,
+    connections: usize,
+    rate: Option<f64>,
+    sample_rss: bool,
+}
+
+impl<'a> ServerRun<'a> {
+    fn closed(batching: bool, load: Load<'a>, connections: usize) -> Self {
+        Self {
+            batching,
+            load,
+            connections,
+            rate: None,
+            sample_rss: false,
+        }
+    }
+}
+
 /// What one server series gives besides its point.
 struct ServerSeries {
     point: Point,
     rss_mb: Option<f64>,
     /// The server's stage breakdown over the series.
     stages: Vec<String>,
-    /// Answers other than the call expected.
-    unexpected: u64,
 }
 
 /// One series against the server on a fresh database: started, measured (CPU, stages,
-/// resident memory when asked), stopped, and its books checked.
+/// resident memory when asked), stopped, and its books checked. Its unexpected answers and,
+/// for seamless in closed loop, its casino calls go to `results`.
 async fn server_series(
     config: &BenchConfig,
     workload: &Workload,
-    batching: bool,
-    players: &Arc<Players>,
-    connections: usize,
-    rate: Option<f64>,
-    sample_rss: bool,
+    run: ServerRun<'_>,
+    results: &mut Results,
 ) -> anyhow::Result<ServerSeries> {
     workload.fresh(Sql::Current).await?;
-    let server = Server::start(config, &workload.url, batching).await?;
-    warm_sessions(&server, &workload.provider, players).await?;
+    let server = Server::start(config, &workload.url, run.batching).await?;
+    let (signer, players, scenario) = match run.load {
+        Load::Transfer(players) => {
+            warm_sessions(&server, &workload.provider, players).await?;
+            (&workload.provider, players, Scenario::Payinout)
+        }
+        Load::Seamless => {
+            // Not warmed: a seamless Balance is a signed call to the casino, and 100,000 of
+            // them would take longer than the series; its sessions are looked up as they come.
+            workload.casino.forget_movements();
+            workload
+                .casino
+                .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
+            (
+                &workload.seamless_provider,
+                &workload.seamless_players,
+                Scenario::Seamless,
+            )
+        }
+    };
     let before = crate::stages::scrape(&server.metrics_url).await?;
-    let sampler = sample_rss.then(|| server.sample_rss());
+    let sampler = run.sample_rss.then(|| server.sample_rss());
     let cpu = cpu::window(
         workload.processes(Some(&server)),
         config.warmup,
@@ -501,13 +511,13 @@ async fn server_series(
     );
     let s = run::run(RunConfig {
         addr: server.addr,
-        signer: workload.provider.clone(),
+        signer: signer.clone(),
         players: players.clone(),
-        scenario: Scenario::Payinout,
-        connections,
+        scenario,
+        connections: run.connections,
         duration: Duration::from_secs(config.seconds),
         warmup: Duration::from_secs(config.warmup),
-        rate,
+        rate: run.rate,
         progress: false,
     })
     .await?;
@@ -518,15 +528,28 @@ async fn server_series(
     });
     let after = crate::stages::scrape(&server.metrics_url).await?;
     server.stop().await?;
-    let books = crate::books::verify(&workload.url, &workload.provider.id, &s.moved_bets).await?;
+    results.unexpected_answers += s.unexpected;
+    let books = match run.load {
+        Load::Transfer(_) => crate::books::verify(&workload.url, &signer.id, &s.moved_bets).await?,
+        Load::Seamless => {
+            crate::books::verify_seamless(&workload.url, &signer.id, &s.moved_bets).await?
+        }
+    };
     if !books.ok() {
         bail!("the books do not balance after a series: {books:?}");
+    }
+    if matches!(run.load, Load::Seamless) && run.rate.is_none() {
+        let calls = casino_calls(&workload.url).await?;
+        eprintln!(
+            "  casino: {} movements in {} calls, round trip p50 {} ms, p99 {} ms",
+            calls.movements, calls.calls, calls.p50_ms, calls.p99_ms
+        );
+        results.casino_calls.push(calls);
     }
     Ok(ServerSeries {
         point: summary_point(&s, cpu, crate::stages::mean_batch(&before, &after)),
         rss_mb,
         stages: crate::stages::breakdown(&before, &after),
-        unexpected: s.unexpected,
     })
 }
 
@@ -563,7 +586,8 @@ async fn warm_sessions(
     Ok(())
 }
 
-/// Seamless PayInOut at each batched concurrency, then paced at half its peak.
+/// Seamless PayInOut at each batched concurrency, then paced at half its peak (the casino in
+/// this process counts as load generator).
 async fn seamless_series(
     config: &BenchConfig,
     workload: &Workload,
@@ -571,68 +595,25 @@ async fn seamless_series(
 ) -> anyhow::Result<()> {
     let mut peak = (0.0f64, 0usize);
     for &c in &config.batched_concurrency {
-        let p = seamless_load(config, workload, c, None, results).await?;
+        let run = ServerRun::closed(true, Load::Seamless, c);
+        let p = server_series(config, workload, run, results).await?.point;
         if p.throughput > peak.0 {
             peak = (p.throughput, c);
         }
         report(results, SEAMLESS, c, p);
     }
     let half = peak.0 / 2.0;
-    let p = seamless_load(config, workload, peak.1, Some(half), results).await?;
+    let run = ServerRun {
+        rate: Some(half),
+        ..ServerRun::closed(true, Load::Seamless, peak.1)
+    };
+    let p = server_series(config, workload, run, results).await?.point;
     eprintln!(
         "  seamless open loop at {half:.0}/s (half its peak): p99 {} µs",
         p.p99_us
     );
     results.seamless_half_peak.push(p);
     Ok(())
-}
-
-/// One seamless series on a fresh database (the casino in this process counts as load
-/// generator).
-async fn seamless_load(
-    config: &BenchConfig,
-    workload: &Workload,
-    connections: usize,
-    rate: Option<f64>,
-    results: &mut Results,
-) -> anyhow::Result<Point> {
-    workload.fresh(Sql::Current).await?;
-    let server = Server::start(config, &workload.url, true).await?;
-    workload.casino.forget_movements();
-    workload
-        .casino
-        .set_jwks_url(&format!("http://{}/mis-api/api/v2/auth/jwks", server.addr));
-    // Not warmed: a seamless Balance is a signed call to the casino, and 100,000 of them
-    // would take longer than the series; its sessions are looked up as they come.
-    let cpu = cpu::window(
-        workload.processes(Some(&server)),
-        config.warmup,
-        config.seconds,
-    );
-    let s = run::run(RunConfig {
-        addr: server.addr,
-        signer: workload.seamless_provider.clone(),
-        players: workload.seamless_players.clone(),
-        scenario: Scenario::Seamless,
-        connections,
-        duration: Duration::from_secs(config.seconds),
-        warmup: Duration::from_secs(config.warmup),
-        rate,
-        progress: false,
-    })
-    .await?;
-    let cpu = cpu.await?;
-    server.stop().await?;
-    results.unexpected_answers += s.unexpected;
-    if rate.is_none() {
-        let calls = casino_calls(&workload.url).await?;
-        eprintln!(
-            "  casino: {} movements in {} calls, round trip p50 {} ms, p99 {} ms",
-            calls.movements, calls.calls, calls.p50_ms, calls.p99_ms
-        );
-        results.casino_calls.push(calls);
-    }
-    Ok(summary_point(&s, cpu, None))
 }
 
 fn summary_point(s: &run::Summary, cpu: cpu::CpuSeconds, mean_batch: Option<f64>) -> Point {
