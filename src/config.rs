@@ -14,7 +14,7 @@
 //! | `CROUPIER_WORKERS` | `1` | HTTP worker threads |
 //! | `CROUPIER_SESSION_TTL_MINUTES` | `1440` | lifetime of a game session opened by croupier |
 //! | `CROUPIER_BATCHING` | `on` | group commit of concurrent bets (`on`/`off`) |
-//! | `CROUPIER_BATCH_COMBINERS` | `4` | combiners (batches in flight at once) |
+//! | `CROUPIER_BATCH_COMBINERS` | `3` | combiners (batches in flight at once) |
 //! | `CROUPIER_BATCH_MAX` | `64` | largest batch |
 //! | `CROUPIER_BATCH_WAIT_US` | `0` | wait for a fuller batch, microseconds |
 //! | `CROUPIER_BATCH_QUEUE` | `4096` | bets queued per combiner before refusing (code 99) |
@@ -108,7 +108,7 @@ pub struct ServerSettings {
     pub batching: Switch,
 
     /// Combiners: batches in flight at once.
-    #[arg(long, env = "CROUPIER_BATCH_COMBINERS", default_value_t = 4)]
+    #[arg(long, env = "CROUPIER_BATCH_COMBINERS", default_value_t = 3)]
     pub batch_combiners: usize,
 
     /// Largest batch.

@@ -150,6 +150,30 @@ struct BenchArgs {
     workers: usize,
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
+    /// A setting for every server started, `KEY=VALUE` (e.g. CROUPIER_BATCH_COMBINERS=2);
+    /// repeatable.
+    #[arg(long = "server-env", value_parser = key_value)]
+    server_env: Vec<(String, String)>,
+    /// Only the batched server at the highest batched concurrency, in open loop at this many
+    /// calls per second (0: closed loop), once per round for each `--variant`: server
+    /// settings side by side.
+    #[arg(long)]
+    open_loop_only: Option<f64>,
+    /// With --open-loop-only: one server variant, space-separated `KEY=VALUE` settings;
+    /// repeatable (an empty string is the defaults).
+    #[arg(long = "variant", requires = "open_loop_only")]
+    variants: Vec<String>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn key_values(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split_whitespace().map(key_value).collect()
 }
 
 #[derive(clap::Args)]
@@ -503,6 +527,14 @@ async fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
         batched_concurrency: args.batched_concurrency,
         workers: args.workers,
         pool_size: args.pool_size,
+        server_env: args.server_env,
+        open_loop_only: args.open_loop_only,
+        variants: args
+            .variants
+            .iter()
+            .map(|v| key_values(v))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
     };
     let results = bench::bench(config.clone()).await?;
     let json = bench::summarize(&config, &results)?;

@@ -50,7 +50,7 @@ pub struct BatchSettings {
 impl Default for BatchSettings {
     fn default() -> Self {
         Self {
-            combiners: 4,
+            combiners: 3,
             max_batch: 64,
             queue: 4096,
             max_wait: Duration::ZERO,

@@ -60,6 +60,14 @@ pub struct BenchConfig {
     pub batched_concurrency: Vec<usize>,
     pub workers: usize,
     pub pool_size: usize,
+    /// Settings (`KEY=VALUE`) for every server the benchmark starts.
+    pub server_env: Vec<(String, String)>,
+    /// Only the batched server at the highest batched concurrency, open loop at this rate (0:
+    /// closed loop), once per round for each of `variants`: the server's settings side by
+    /// side.
+    pub open_loop_only: Option<f64>,
+    /// With `open_loop_only`: the server settings compared (each a list of `KEY=VALUE`).
+    pub variants: Vec<Vec<(String, String)>>,
 }
 
 impl BenchConfig {
@@ -160,6 +168,10 @@ const PG_BATCH_CLIENTS: usize = 2;
 const DB: &str = "bench";
 const SEEDED: &str = "bench_seeded";
 const SEEDED_BEFORE: &str = "bench_seeded_before";
+/// Every table and index of the ledger's schema read into shared buffers.
+const PREWARM: &str = "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')";
 /// The bet functions before the set-based batch, for the A/B series.
 const SQL_BEFORE: &str = include_str!("../../sql/bets_before.sql");
 
@@ -252,6 +264,7 @@ impl Workload {
         let seamless = crate::seed_seamless(&seeded, config.players, &casino.url(), true).await?;
         // Frozen and analyzed once: a clone starts with every hint bit set and the planner's
         // statistics in place, so its first reads write nothing.
+        execute(&seeded, "CREATE EXTENSION IF NOT EXISTS pg_prewarm").await?;
         execute(&seeded, "VACUUM (FREEZE, ANALYZE)").await?;
         let admin_url = cluster.database_url("postgres");
         clone_database(&admin_url, SEEDED, SEEDED_BEFORE).await?;
@@ -283,7 +296,9 @@ impl Workload {
         })
     }
 
-    /// A fresh `bench` database, cloned from the template of `sql`, and a checkpoint.
+    /// A fresh `bench` database, cloned from the template of `sql`, its tables and indexes
+    /// read into PostgreSQL's buffers (as a running ledger's hot pages are: every series, the
+    /// server's and pgbench's, starts with the same pages cached), and a checkpoint.
     async fn fresh(&self, sql: Sql) -> anyhow::Result<()> {
         let template = match sql {
             Sql::Current => SEEDED,
@@ -295,6 +310,7 @@ impl Workload {
         )
         .await?;
         clone_database(&self.admin_url, template, DB).await?;
+        execute(&self.url, PREWARM).await?;
         execute(&self.admin_url, "CHECKPOINT").await
     }
 
@@ -338,6 +354,9 @@ async fn clone_database(admin_url: &str, from: &str, to: &str) -> anyhow::Result
 async fn bench_on(config: &BenchConfig, cluster: &Cluster) -> anyhow::Result<Results> {
     let workload = Workload::seed(config, cluster).await?;
     let mut results = Results::default();
+    if let Some(rate) = config.open_loop_only {
+        return open_loop_variants(config, &workload, rate, results).await;
+    }
     for run_no in 1..=config.runs {
         eprintln!("round {run_no} of {}", config.runs);
         // A and B alternate which goes first.
@@ -432,6 +451,48 @@ async fn batched_round(
     results.open_loop_half_peak.push(s.point);
     results.half_peak_stages.push(s.stages);
     seamless_series(config, workload, results).await
+}
+
+/// The open-loop series alone at `rate`, each round once per server variant, in an order
+/// that rotates from round to round. A variant's series is named by its settings.
+async fn open_loop_variants(
+    config: &BenchConfig,
+    workload: &Workload,
+    rate: f64,
+    mut results: Results,
+) -> anyhow::Result<Results> {
+    let variants = if config.variants.is_empty() {
+        vec![Vec::new()]
+    } else {
+        config.variants.clone()
+    };
+    let c = config.max_batched_concurrency();
+    for run_no in 1..=config.runs {
+        eprintln!("round {run_no} of {}", config.runs);
+        for i in 0..variants.len() {
+            let variant = &variants[(i + run_no - 1) % variants.len()];
+            let variant_config = BenchConfig {
+                server_env: config.server_env.iter().chain(variant).cloned().collect(),
+                ..config.clone()
+            };
+            let run = ServerRun {
+                rate: (rate > 0.0).then_some(rate),
+                ..ServerRun::closed(true, Load::Transfer(&workload.players), c)
+            };
+            let s = server_series(&variant_config, workload, run, &mut results).await?;
+            for line in &s.stages {
+                eprintln!("  {line}");
+            }
+            let settings: Vec<String> = variant.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let name = if rate > 0.0 {
+                format!("open loop at {rate:.0}/s [{}]", settings.join(" "))
+            } else {
+                format!("closed loop [{}]", settings.join(" "))
+            };
+            report(&mut results, &name, c, s.point);
+        }
+    }
+    Ok(results)
 }
 
 /// What a server series sends: signed PayInOut calls on the transfer provider's sessions

@@ -51,6 +51,7 @@ impl Server {
             )
             .env("CROUPIER_BATCHING", if batching { "on" } else { "off" })
             .env("RUST_LOG", "warn")
+            .envs(config.server_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
